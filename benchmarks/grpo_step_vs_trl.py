@@ -1,0 +1,118 @@
+"""Seconds per GRPO step: rlvr against TRL's GRPOTrainer, same model and settings, in one process.
+
+Settings (both): the embedded SmolLM2-135M-Instruct in fp32 on CPU, 2 prompts x 8 samples, at most 64 new
+tokens, temperature 1.0, no KL (no reference model), one update per batch, one forward/backward over all 16
+sequences, AdamW at lr 1e-6, the same single-digit multiplication prompts through the chat template and the
+same reward function (rlvr's `math_answer`, which has TRL's signature).
+
+Run: `make bench` (installs trl, datasets, accelerate) or `.venv/bin/python benchmarks/grpo_step_vs_trl.py`.
+The first step of each is a warm-up and is not counted. Prints both means, their ratio and mean completion
+lengths (sampling differs, so lengths are reported to show the work per step was comparable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from rlvr import config, models, tasks
+from rlvr.rewards import math_answer
+
+PROMPTS_PER_STEP, SAMPLES, MAX_NEW_TOKENS, LR = 2, 8, 64, 1e-6
+
+
+def prompts(n: int):
+    task = tasks.build(config.TrainConfig().task)
+    return [task.example(i) for i in range(n)]
+
+
+def bench_rlvr(steps: int, out: Path) -> dict:
+    from rlvr.trainer import train
+
+    cfg = config.load(preset="default", overrides=[
+        f"output_dir={out}", "name=rlvr", f"steps={steps}", f"grpo.prompts_per_step={PROMPTS_PER_STEP}",
+        f"grpo.samples_per_prompt={SAMPLES}", f"generation.max_new_tokens={MAX_NEW_TOKENS}", "grpo.kl_coef=0",
+        "grpo.updates_per_batch=1", f"optim.lr={LR}", f"optim.micro_batch_size={PROMPTS_PER_STEP * SAMPLES}",
+        "eval.at_start=false", "eval.at_end=false", "log.progress=false", "rewards=[{name: math_answer}]",
+    ])
+    run = train(cfg)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {"seconds": [r["seconds/step"] for r in rows], "length": [r["completion_length/mean"] for r in rows]}
+
+
+def bench_trl(steps: int, out: Path) -> dict:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    path = models.resolve("embedded:smollm2-135m-instruct")
+    examples = prompts(PROMPTS_PER_STEP * steps)
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": e.question}], "answer": e.answer} for e in examples])
+    times: list[float] = []
+    lengths: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.t)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "completions/mean_length" in logs:
+                lengths.append(logs["completions/mean_length"])
+
+    args = GRPOConfig(
+        output_dir=str(out / "trl"), max_steps=steps, per_device_train_batch_size=PROMPTS_PER_STEP * SAMPLES,
+        gradient_accumulation_steps=1, num_generations=SAMPLES, max_completion_length=MAX_NEW_TOKENS,
+        temperature=1.0, beta=0.0, num_iterations=1, learning_rate=LR, lr_scheduler_type="constant",
+        use_cpu=True, bf16=False, report_to=[], logging_steps=1, save_strategy="no", shuffle_dataset=False,
+        disable_tqdm=True,
+    )
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(path, padding_side="left")
+    trainer = GRPOTrainer(model=model, reward_funcs=[math_answer], args=args, train_dataset=data,
+                          processing_class=tok, callbacks=[Timer()])
+    trainer.train()
+    return {"seconds": times, "length": lengths}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=4, help="steps per trainer, the first is a warm-up")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        import trl
+    except ImportError:
+        print("trl is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {"rlvr": bench_rlvr(args.steps, Path(tmp)), "trl": bench_trl(args.steps, Path(tmp))}
+    summary = {}
+    for name, r in results.items():
+        timed = r["seconds"][1:] or r["seconds"]
+        summary[name] = {"seconds_per_step": statistics.mean(timed), "steps_timed": len(timed),
+                         "all_steps": [round(s, 2) for s in r["seconds"]],
+                         "mean_completion_length": statistics.mean(r["length"]) if r["length"] else None}
+    ratio = summary["trl"]["seconds_per_step"] / summary["rlvr"]["seconds_per_step"]
+    print(f"device: cpu, torch threads: {torch.get_num_threads()}, trl {trl.__version__}")
+    for name, s in summary.items():
+        print(f"{name:5s} {s['seconds_per_step']:7.2f} s/step  (steps {s['all_steps']}, mean completion length "
+              f"{s['mean_completion_length']})")
+    print(f"rlvr is {ratio:.2f}x faster per step than TRL")
+    print(json.dumps({**summary, "speedup": ratio}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The RL core as pure tensor functions: advantages, policy losses, KL estimators, loss aggregation.
+
+Shapes: B sequences (a batch or micro-batch), T completion tokens per sequence (right-padded), G groups
+of n samples each (B = G * n for advantages). `mask` is 1.0 on real completion tokens, 0.0 on padding.
+
+Each family is a table of functions with the same keyword signature; the trainer picks one by the name in
+its config (a Literal field), so adding a variant is adding one function and one table entry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+# ---------------------------------------------------------------------------------------------------------
+# Advantages: rewards [G, n] -> advantages [G, n]; one scalar per sequence, broadcast over its tokens later.
+
+
+def grpo_advantages(rewards: Tensor, *, eps: float = 1e-4) -> Tensor:
+    """GRPO: (r - group mean) / (group std + eps). std is the sample std (unbiased), as in the paper."""
+    mean = rewards.mean(dim=1, keepdim=True)
+    std = rewards.std(dim=1, keepdim=True, unbiased=True) if rewards.shape[1] > 1 else torch.zeros_like(mean)
+    return (rewards - mean) / (std + eps)
+
+
+def dr_grpo_advantages(rewards: Tensor, *, eps: float = 1e-4) -> Tensor:
+    """Dr. GRPO: r - group mean. No std division, which over-weights near-uniform groups."""
+    return rewards - rewards.mean(dim=1, keepdim=True)
+
+
+def rloo_advantages(rewards: Tensor, *, eps: float = 1e-4) -> Tensor:
+    """RLOO: r_i - mean of the other n-1 rewards in the group = n/(n-1) * (r_i - group mean)."""
+    n = rewards.shape[1]
+    if n < 2:
+        raise ValueError("rloo needs samples_per_prompt >= 2")
+    return (rewards - rewards.mean(dim=1, keepdim=True)) * (n / (n - 1))
+
+
+ADVANTAGES: dict[str, Callable[..., Tensor]] = {
+    "grpo": grpo_advantages,
+    "dr_grpo": dr_grpo_advantages,
+    "rloo": rloo_advantages,
+}
+
+
+def zero_signal_groups(rewards: Tensor) -> Tensor:
+    """[G] bool: groups whose rewards are all equal. Their advantages are 0 under every estimator above."""
+    return (rewards == rewards[:, :1]).all(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Policy losses: per-token loss [B, T] to be minimised, plus per-token clip indicators for logging.
+# logp, old_logp: [B, T] log-probs of the sampled tokens; advantages: [B]; mask: [B, T].
+
+
+def clipped_surrogate(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """PPO/GRPO token-level clipped surrogate with separate lower/upper ranges (DAPO clip-higher).
+
+    loss_t = -min(ratio_t * A, clip(ratio_t, 1 - clip_low, 1 + clip_high) * A)
+    """
+    ratio = torch.exp(logp - old_logp)
+    return _clip(ratio, advantages[:, None].expand_as(ratio), clip_low, clip_high)
+
+
+def gspo_surrogate(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """GSPO: one importance ratio per sequence, the geometric mean of its token ratios.
+
+    s_i = exp(mean_t (logp - old_logp)), clipped at sequence level. Written per token as
+    s_i * exp(logp_t - sg(logp_t)) so its value is s_i everywhere and its gradient flows through every token
+    with weight s_i / |y_i| once aggregated by seq_mean_token_mean.
+    """
+    lengths = mask.sum(dim=1).clamp(min=1)
+    log_seq_ratio = ((logp - old_logp) * mask).sum(dim=1) / lengths
+    seq_ratio = torch.exp(log_seq_ratio.detach())[:, None]
+    ratio = seq_ratio * torch.exp(logp - logp.detach())
+    return _clip(ratio, advantages[:, None].expand_as(ratio), clip_low, clip_high)
+
+
+def _clip(ratio: Tensor, adv: Tensor, clip_low: float, clip_high: float) -> tuple[Tensor, dict[str, Tensor]]:
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high) * adv
+    loss = -torch.minimum(unclipped, clipped)
+    stats = {
+        # the clipped branch is the active one, per side (these tokens get no gradient)
+        "clip_low": ((ratio < 1.0 - clip_low) & (adv < 0)).float(),
+        "clip_high": ((ratio > 1.0 + clip_high) & (adv > 0)).float(),
+    }
+    return loss, stats
+
+
+POLICY_LOSSES: dict[str, Callable[..., tuple[Tensor, dict[str, Tensor]]]] = {
+    "clip": clipped_surrogate,
+    "gspo": gspo_surrogate,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# KL estimators of KL(pi || ref) from samples of pi, per token: logp, ref_logp [B, T] -> [B, T].
+# (Schulman, "Approximating KL divergence": k1 unbiased, k2 low variance, k3 unbiased and non-negative.)
+
+
+def kl_k1(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    return logp - ref_logp
+
+
+def kl_k2(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    return 0.5 * (logp - ref_logp) ** 2
+
+
+def kl_k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    log_r = ref_logp - logp
+    return torch.exp(log_r) - 1.0 - log_r
+
+
+KL_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"k1": kl_k1, "k2": kl_k2, "k3": kl_k3}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Aggregation: per-token loss [B, T] -> scalar. The normalisers describe the WHOLE batch being optimised
+# (all micro-batches of one optimizer step), so summing the scalars of micro-batches gives exactly the
+# full-batch loss: gradient accumulation is invariant to how the batch is split.
+#   batch_tokens: real tokens in the whole batch; batch_seqs: sequences in it; max_tokens: the generation
+#   budget (max_new_tokens), Dr. GRPO's constant.
+
+
+def token_mean(loss: Tensor, mask: Tensor, *, batch_tokens: float, batch_seqs: float, max_tokens: int) -> Tensor:
+    """DAPO: every token in the batch weighs the same, so long sequences are not down-weighted."""
+    return (loss * mask).sum() / max(batch_tokens, 1.0)
+
+
+def seq_mean_token_mean(
+    loss: Tensor, mask: Tensor, *, batch_tokens: float, batch_seqs: float, max_tokens: int
+) -> Tensor:
+    """Original GRPO: mean over each sequence's tokens, then mean over sequences."""
+    per_seq = (loss * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    return per_seq.sum() / max(batch_seqs, 1.0)
+
+
+def seq_mean_token_sum_norm(
+    loss: Tensor, mask: Tensor, *, batch_tokens: float, batch_seqs: float, max_tokens: int
+) -> Tensor:
+    """Dr. GRPO: token sums divided by a constant (max_tokens), removing GRPO's length bias."""
+    return (loss * mask).sum() / (max(batch_seqs, 1.0) * max_tokens)
+
+
+AGGREGATIONS: dict[str, Callable[..., Tensor]] = {
+    "token_mean": token_mean,
+    "seq_mean_token_mean": seq_mean_token_mean,
+    "seq_mean_token_sum_norm": seq_mean_token_sum_norm,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers shared by the trainer and evaluation.
+
+
+def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
+    """log softmax(logits)[tokens] without materialising the full log-softmax: [B, T, V], [B, T] -> [B, T]."""
+    picked = torch.gather(logits, -1, tokens.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Per-token entropy of the categorical distribution: [B, T, V] -> [B, T]."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod

@@ -1,0 +1,119 @@
+"""The `rlvr` command: train, eval, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rlvr import config as config_mod
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rlvr", description="RL from verifiable rewards (GRPO, R1-Zero).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a policy with GRPO")
+    t.add_argument("--config", help="YAML config file (merged over the preset)")
+    t.add_argument("--preset", help=f"built-in preset: {', '.join(config_mod.preset_names())} (default: default)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. grpo.kl_coef=0.01")
+
+    e = sub.add_parser("eval", help="evaluate a model on a task's held-out set")
+    e.add_argument("--model", help="model spec or checkpoint folder")
+    e.add_argument("--task", help="arithmetic | countdown | a .jsonl file")
+    e.add_argument("--config", help="YAML config file")
+    e.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    e.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. eval.samples=16")
+
+    c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
+    c.add_argument("--preset")
+    c.add_argument("--config")
+    c.add_argument("--reference", action="store_true", help="print every option with its default and meaning")
+    c.add_argument("overrides", nargs="*", metavar="key=value")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config}[args.command](args)
+    except config_mod.ConfigError as err:
+        print(f"rlvr: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"rlvr: error: {err}", file=sys.stderr)
+        return 1
+
+
+def cmd_config(args) -> int:
+    if args.reference:
+        print("| key | default | meaning |\n|---|---|---|")
+        for key, default, text in config_mod.reference():
+            print(f"| `{key}` | `{default}` | {text} |")
+        return 0
+    cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)
+    print(config_mod.dump(cfg), end="")
+    return 0
+
+
+def cmd_train(args) -> int:
+    if args.resume:
+        run = Path(args.resume)
+        if not (run / "config.yaml").exists():
+            raise config_mod.ConfigError(f"{run} is not a run folder (no config.yaml)")
+        if args.preset or args.config:
+            raise config_mod.ConfigError("--resume takes its config from the run folder; pass only key=value overrides")
+        cfg = config_mod.load(file=run / "config.yaml", overrides=args.overrides)
+    else:
+        cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)
+        if cfg.name is None and args.preset:
+            cfg.name = None  # run_dir_for() names it after the task and time
+    from rlvr.trainer import train  # heavy imports only after the config is known to be valid
+
+    run = train(cfg, resume=args.resume)
+    print(f"run folder: {run}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.insert(0, f"model={args.model}")
+    if args.task:
+        if args.task.endswith(".jsonl"):
+            overrides[:0] = ["task.kind=jsonl", f"task.path={args.task}"]
+        else:
+            overrides.insert(0, f"task.kind={args.task}")
+    cfg = config_mod.load(config_mod.EvalCommandConfig, file=args.config, overrides=overrides)
+
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from rlvr import models, tasks
+    from rlvr.evaluate import evaluate
+    from rlvr.rollout import TransformersGenerator
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = models.pick_device(cfg.device)
+    model, tokenizer = models.load(cfg.model, device=device, dtype=models.pick_dtype(cfg.dtype, device))
+    task = tasks.build(cfg.task)
+    result = evaluate(TransformersGenerator(model, tokenizer), tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
+                      max_new_tokens=cfg.eval.max_new_tokens or 64, seed=cfg.seed)
+    result = {"model": cfg.model, "task": cfg.task.kind, **result}
+    table = Table(title=f"{cfg.model} on {cfg.task.kind} (held-out)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
+    Console(stderr=True).print(table)
+    print(json.dumps(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Typed configs. One model per command; every option is documented here, once (`rlvr config` prints them).
+
+Resolution order: built-in preset (`--preset`, default `default`) < `--config FILE` < `dotted.key=value`
+overrides. Unknown keys and bad values fail here, before any model loads, naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def doc(default: Any, text: str, **kw) -> Any:
+    return Field(default, description=text, **kw)
+
+
+# --------------------------------------------------------------------------------------------- tasks
+
+
+class ArithmeticTaskConfig(Strict):
+    kind: Literal["arithmetic"] = doc("arithmetic", "Procedural integer arithmetic with exact answers.")
+    operations: list[Literal["add", "sub", "mul", "div"]] = doc(["mul"], "Operations drawn uniformly per slot.")
+    digits: int = doc(1, "Digits per operand (1: 0-9, 2: 10-99, ...).", ge=1, le=6)
+    level: int = doc(1, "Difficulty: number of operations in the expression (1: `a * b`).", ge=1, le=4)
+    question: str = doc("What is {expr}?", "Question text; `{expr}` is replaced by the expression.")
+    held_out_percent: int = doc(25, "Share of the problem space (by hash) reserved for evaluation.", ge=1, le=90)
+    seed: int = doc(0, "Seed of the problem stream and the held-out draw.")
+
+
+class CountdownTaskConfig(Strict):
+    kind: Literal["countdown"] = doc("countdown", "Reach a target with given numbers, each used exactly once.")
+    count: int = doc(3, "How many numbers are given.", ge=2, le=6)
+    max_number: int = doc(20, "Numbers are drawn from 1..max_number.", ge=2)
+    max_target: int = doc(100, "Targets lie in 1..max_target.", ge=1)
+    question: str = doc(
+        "Using the numbers {numbers}, each exactly once, and + - * / with parentheses, write an expression "
+        "equal to {target}. Put the expression in <answer></answer>.",
+        "Question text; `{numbers}` and `{target}` are filled in.",
+    )
+    held_out_percent: int = doc(10, "Share of the problem space (by hash) reserved for evaluation.", ge=1, le=90)
+    seed: int = doc(0, "Seed of the problem stream and the held-out draw.")
+
+
+class JsonlTaskConfig(Strict):
+    kind: Literal["jsonl"] = doc("jsonl", "A JSONL file with `prompt` or `question`, and `answer` per line.")
+    path: str = doc(..., "Training file. GSM8K `#### N` answers are reduced to N.")
+    eval_path: str | None = doc(None, "Held-out file; if unset, the last `held_out` rows of `path` are used.")
+    held_out: int = doc(100, "Rows split off the end of `path` for evaluation when `eval_path` is unset.", ge=1)
+    fallback_last_number: bool = doc(True, "Take the last number as the answer when no explicit answer is found.")
+    seed: int = doc(0, "Seed of the per-epoch shuffle.")
+
+
+TaskConfig = Annotated[
+    Union[ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig], Field(discriminator="kind")
+]
+
+
+# --------------------------------------------------------------------------------------------- sections
+
+
+class LoraConfig(Strict):
+    enabled: bool = doc(False, "Train LoRA adapters (peft) instead of all weights.")
+    rank: int = doc(16, "LoRA rank r.", ge=1)
+    alpha: float = doc(32.0, "LoRA scaling alpha (update scaled by alpha / rank).")
+    dropout: float = doc(0.0, "Dropout on the LoRA input.", ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = doc("all-linear", "Modules that get adapters.")
+
+
+class PromptConfig(Strict):
+    template: Literal["chat", "r1_zero", "plain"] = doc(
+        "chat",
+        "`chat`: the model's chat template; `r1_zero`: the R1-Zero text template asking for "
+        "<think>…</think><answer>…</answer>; `plain`: the question as is.",
+    )
+    system_prompt: str | None = doc(None, "System message for `chat` (None: the template's default).")
+
+
+class RewardSpec(Strict):
+    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_answer`, `format`.")
+    function: str | None = doc(None, "A Python callable `module:attr` with TRL's reward signature.")
+    weight: float = doc(1.0, "Weight in the summed reward.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if not self.name and not self.function:
+            raise ValueError("a reward needs `name` (built-in) or `function` (module:attr)")
+        return self
+
+
+class GenerationConfig(Strict):
+    backend: Literal["transformers"] = doc("transformers", "Rollout engine.")
+    max_new_tokens: int = doc(64, "Completion budget in tokens; longer completions are truncated.", ge=1)
+    temperature: float = doc(1.0, "Sampling temperature for rollouts (0: greedy).", ge=0)
+    top_p: float = doc(1.0, "Nucleus sampling mass.", gt=0, le=1)
+    top_k: int = doc(0, "Keep only the k most likely tokens (0: off).", ge=0)
+
+
+class GRPOConfig(Strict):
+    prompts_per_step: int = doc(8, "Distinct prompts per training step.", ge=1)
+    samples_per_prompt: int = doc(8, "Completions sampled per prompt (the group size).", ge=1)
+    advantage: Literal["grpo", "dr_grpo", "rloo"] = doc(
+        "grpo", "`grpo`: (r - mean) / std per group; `dr_grpo`: r - mean; `rloo`: leave-one-out baseline."
+    )
+    policy_loss: Literal["clip", "gspo"] = doc(
+        "clip", "`clip`: token-level clipped surrogate; `gspo`: sequence-level importance ratio (GSPO)."
+    )
+    loss_aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = doc(
+        "token_mean",
+        "`token_mean` (DAPO), `seq_mean_token_mean` (original GRPO), `seq_mean_token_sum_norm` (Dr. GRPO).",
+    )
+    clip_low: float = doc(0.2, "Lower clip range: ratio >= 1 - clip_low.", ge=0, lt=1)
+    clip_high: float = doc(0.28, "Upper clip range: ratio <= 1 + clip_high (DAPO clip-higher > clip_low).", ge=0)
+    updates_per_batch: int = doc(1, "Optimizer steps on each batch of rollouts (old log-probs taken first).", ge=1)
+    kl_coef: float = doc(0.0, "Weight of KL(policy || reference) in the loss; 0: no reference model at all.", ge=0)
+    kl_estimator: Literal["k1", "k2", "k3"] = doc("k3", "Per-token KL estimator.")
+    skip_zero_signal_groups: bool = doc(True, "Leave groups whose rewards are all equal out of the backward pass.")
+    mask_truncated: bool = doc(False, "Leave completions that hit max_new_tokens out of the loss.")
+    adv_eps: float = doc(1e-4, "Added to the group std in `grpo` advantages.", gt=0)
+
+
+class OptimConfig(Strict):
+    lr: float = doc(1e-5, "Peak learning rate (AdamW).", gt=0)
+    weight_decay: float = doc(0.0, "AdamW weight decay.", ge=0)
+    betas: tuple[float, float] = doc((0.9, 0.99), "AdamW betas.")
+    schedule: Literal["constant", "linear", "cosine"] = doc("constant", "Decay after warm-up, over `steps`.")
+    warmup_steps: int = doc(0, "Linear warm-up steps from 0 to `lr`.", ge=0)
+    max_grad_norm: float = doc(1.0, "Gradient clipping by global norm (0: off).", ge=0)
+    micro_batch_size: int = doc(8, "Sequences per forward/backward; gradients accumulate across micro-batches.", ge=1)
+
+
+class EvalConfig(Strict):
+    problems: int = doc(64, "Held-out problems evaluated.", ge=1)
+    samples: int = doc(0, "Sampled completions per problem for pass@k and maj@k (0: greedy accuracy only).", ge=0)
+    k: list[int] = doc([1, 4], "The k values reported for pass@k and maj@k (each <= samples).")
+    temperature: float = doc(1.0, "Sampling temperature for pass@k samples.", gt=0)
+    max_new_tokens: int | None = doc(None, "Completion budget for evaluation (None: generation.max_new_tokens).")
+    batch_size: int = doc(64, "Completions generated together.", ge=1)
+    at_start: bool = doc(True, "Evaluate before the first training step.")
+    at_end: bool = doc(True, "Evaluate after the last training step.")
+
+
+class LogConfig(Strict):
+    report_to: list[Literal["tensorboard", "wandb"]] = doc([], "Extra loggers; metrics.jsonl is always written.")
+    wandb_project: str = doc("rlvr", "W&B project name (with report_to: [wandb]).")
+    progress: bool = doc(True, "Show a progress bar.")
+    reflection_phrases: list[str] = doc(
+        ["wait", "let me verify", "let me check", "let me re-check", "double-check", "re-evaluate"],
+        "Lexicon for the reflection-phrase rate (case-insensitive substring match).",
+    )
+    rollouts_per_step: int = doc(-1, "Rollouts written to rollouts.jsonl per step (-1: all).", ge=-1)
+
+
+class CheckpointConfig(Strict):
+    save_every: int = doc(0, "Save a checkpoint every N steps (0: only at the end and on Ctrl-C).", ge=0)
+    keep_last: int = doc(2, "Checkpoints kept on disk (older ones are deleted).", ge=1)
+
+
+class TrainConfig(Strict):
+    name: str | None = doc(None, "Run name; the run writes to `output_dir/name` (default: preset and time).")
+    output_dir: str = doc("runs", "Folder that holds the runs.")
+    seed: int = doc(0, "Seed for sampling and initialisation.")
+    steps: int = doc(20, "Training steps (one batch of rollouts and its updates each).", ge=0)
+    model: str = doc(
+        "embedded:smollm2-135m-instruct",
+        "`embedded:smollm2-135m-instruct`, a local HF model folder, `tiny-random[:seed]`, or a hub id.",
+    )
+    device: str = doc("auto", "`auto` (cuda if present), `cpu`, `cuda`, `cuda:1`, ...")
+    dtype: Literal["auto", "float32", "bfloat16"] = doc("auto", "`auto`: fp32 on CPU, bf16 on CUDA.")
+    threads: int | None = doc(None, "CPU threads for torch (None: torch's default).", ge=1)
+    gradient_checkpointing: bool = doc(False, "Recompute activations in backward to save memory.")
+    lora: LoraConfig = LoraConfig()
+    task: TaskConfig = ArithmeticTaskConfig()
+    prompt: PromptConfig = PromptConfig()
+    rewards: list[RewardSpec] = doc([RewardSpec(name="correct")], "Reward functions, summed with their weights.")
+    generation: GenerationConfig = GenerationConfig()
+    grpo: GRPOConfig = GRPOConfig()
+    optim: OptimConfig = OptimConfig()
+    eval: EvalConfig = EvalConfig()
+    log: LogConfig = LogConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.grpo.advantage == "rloo" and self.grpo.samples_per_prompt < 2:
+            raise ValueError("grpo.advantage=rloo needs grpo.samples_per_prompt >= 2")
+        if self.eval.samples and max(self.eval.k) > self.eval.samples:
+            raise ValueError(f"eval.k={self.eval.k} needs eval.samples >= {max(self.eval.k)}")
+        return self
+
+
+class EvalCommandConfig(Strict):
+    model: str = TrainConfig.model_fields["model"]
+    device: str = TrainConfig.model_fields["device"]
+    dtype: Literal["auto", "float32", "bfloat16"] = TrainConfig.model_fields["dtype"]
+    threads: int | None = TrainConfig.model_fields["threads"]
+    seed: int = doc(0, "Seed for the pass@k samples.")
+    task: TaskConfig = ArithmeticTaskConfig()
+    prompt: PromptConfig = PromptConfig()
+    eval: EvalConfig = EvalConfig(samples=8)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Deep merge. A mapping whose `kind` changes is replaced, not merged: its old keys belong to another kind."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if "kind" in value and value["kind"] != old.get("kind"):
+                out[key] = dict(value)
+            else:
+                out[key] = merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(item: str) -> dict:
+    """`a.b.c=value` -> {'a': {'b': {'c': value}}}; the value is read as YAML (numbers, lists, booleans)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node: Any = value
+    for part in reversed(key.strip().split(".")):
+        node = {part: node}
+    return node
+
+
+def load(model_cls=TrainConfig, *, preset: str | None = None, file: str | Path | None = None, overrides=()):
+    data: dict = {}
+    if preset:
+        path = PRESETS / f"{preset}.yaml"
+        if not path.exists():
+            raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(preset_names())}")
+        data = read_yaml(path)
+    if file:
+        data = merge(data, read_yaml(Path(file)))
+    for item in overrides:
+        data = merge(data, parse_override(item))
+    return validate(model_cls, data)
+
+
+def validate(model_cls, data: dict):
+    if isinstance(data.get("task"), dict) and "kind" not in data["task"]:
+        data = {**data, "task": {"kind": "arithmetic", **data["task"]}}  # the default task's kind
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"  {loc or '(top level)'}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else ""))
+        raise ConfigError("invalid config:\n" + "\n".join(lines)) from None
+
+
+def dump(config: BaseModel) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def reference(model_cls=TrainConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, description) for every option: the README's config reference."""
+    rows = []
+    for name, field in model_cls.model_fields.items():
+        ann = field.annotation
+        key = f"{prefix}{name}"
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(reference(ann, key + "."))
+        elif name == "task":
+            for cls in (ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig):
+                kind = cls.model_fields["kind"].default
+                for k, default, text in reference(cls):
+                    rows.append((f"{key}.{k}", default, text if k == "kind" else f"[{kind}] {text}"))
+        elif name == "rewards":
+            rows.append((key, "[{name: correct}]", field.description or ""))
+            rows.extend((f"{key}[].{k}", d, t) for k, d, t in reference(RewardSpec))
+        else:
+            default = "required" if field.is_required() else repr(field.default)
+            rows.append((key, default, field.description or ""))
+    return rows

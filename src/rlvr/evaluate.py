@@ -1,0 +1,58 @@
+"""Held-out evaluation: greedy accuracy, pass@k (unbiased estimator) and maj@k (majority vote of k samples)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from rlvr import prompts as prompt_formats
+from rlvr.algos import pass_at_k
+from rlvr.rollout import Generator, Sampling
+from rlvr.tasks import Check, Task
+
+
+def majority_correct(checks: list[Check]) -> bool:
+    """The most common extracted answer (ties: the one seen first) decides; no answer counts as wrong."""
+    answers = [c.extracted for c in checks if c.extracted is not None]
+    if not answers:
+        return False
+    winner = Counter(answers).most_common(1)[0][0]
+    return next(c.correct for c in checks if c.extracted == winner)
+
+
+def evaluate(generator: Generator, tokenizer, task: Task, *, eval_cfg, prompt_cfg, max_new_tokens: int, seed: int) -> dict:
+    start = time.perf_counter()
+    examples = task.held_out(eval_cfg.problems)
+    texts = [
+        prompt_formats.render(ex.question, template=prompt_cfg.template, tokenizer=tokenizer, system_prompt=prompt_cfg.system_prompt)
+        for ex in examples
+    ]
+    budget = eval_cfg.max_new_tokens or max_new_tokens
+    greedy = Sampling(max_new_tokens=budget, temperature=0.0)
+    correct, lengths, truncated = [], [], []
+    for i in range(0, len(texts), eval_cfg.batch_size):
+        gen = generator.generate(texts[i : i + eval_cfg.batch_size], n=1, sampling=greedy, seed=seed)
+        correct += [task.check(t, ex).correct for t, ex in zip(gen.texts, examples[i : i + eval_cfg.batch_size])]
+        lengths += gen.lengths.tolist()
+        truncated += gen.truncated.tolist()
+    n = len(examples)
+    result = {
+        "problems": n,
+        "accuracy": sum(correct) / n,
+        "mean_length": sum(lengths) / n,
+        "truncated_fraction": sum(truncated) / n,
+    }
+    if eval_cfg.samples:
+        s = eval_cfg.samples
+        sampling = Sampling(max_new_tokens=budget, temperature=eval_cfg.temperature)
+        per_batch = max(1, eval_cfg.batch_size // s)
+        checks: list[list[Check]] = []
+        for i in range(0, n, per_batch):
+            gen = generator.generate(texts[i : i + per_batch], n=s, sampling=sampling, seed=seed + 1 + i)
+            for j, ex in enumerate(examples[i : i + per_batch]):
+                checks.append([task.check(t, ex) for t in gen.texts[j * s : (j + 1) * s]])
+        for k in eval_cfg.k:
+            result[f"pass@{k}"] = sum(pass_at_k(s, sum(c.correct for c in cs), k) for cs in checks) / n
+            result[f"maj@{k}"] = sum(majority_correct(cs[:k]) for cs in checks) / n
+    result["seconds"] = time.perf_counter() - start
+    return result

@@ -1,0 +1,119 @@
+"""Rewards: plain Python callables with TRL's signature, weighted and summed.
+
+    fn(prompts: list[str], completions: list[str], **columns) -> list[float | None]
+
+`prompts` are the questions (before the prompt template), `completions` the decoded texts, and `columns`
+holds every dataset field by name as a list aligned with the batch (`answer`, and e.g. `numbers`, `target`
+for countdown). `None` means "does not apply to this sample": it is left out of the weighted sum (and of
+that function's logged mean). A function that raises stops the run with an error naming it and the sample.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from rlvr.rewards.format import r1_format
+from rlvr.rewards.math_answer import check_answer
+from rlvr.tasks import Example, Task
+
+RewardFn = Callable[..., Sequence[float | None]]
+
+
+class RewardError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Reward:
+    name: str
+    fn: RewardFn
+    weight: float = 1.0
+
+
+def math_answer(prompts, completions, answer, **_) -> list[float]:
+    """1.0 if the completion's final answer equals the gold `answer` column, else 0.0."""
+    return [float(check_answer(c, a).correct) for c, a in zip(completions, answer)]
+
+
+def task_reward(task: Task) -> RewardFn:
+    """1.0 if the task's own checker accepts the completion (its accuracy), else 0.0."""
+
+    def correct(prompts, completions, answer, **columns) -> list[float]:
+        keys = list(columns)
+        out = []
+        for i, (q, c, a) in enumerate(zip(prompts, completions, answer)):
+            ex = Example(question=q, answer=a, columns={k: columns[k][i] for k in keys})
+            out.append(float(task.check(c, ex).correct))
+        return out
+
+    return correct
+
+
+BUILTIN: dict[str, RewardFn] = {"math_answer": math_answer, "format": r1_format}
+
+
+def resolve(spec, task: Task) -> Reward:
+    """A config entry ({name, weight} or {function: 'module:attr', weight}) -> Reward."""
+    if spec.function:
+        module_name, _, attr = spec.function.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise RewardError(f"reward function {spec.function!r} could not be imported: {e}") from e
+        return Reward(spec.name or attr, fn, spec.weight)
+    if spec.name == "correct":
+        return Reward("correct", task_reward(task), spec.weight)
+    if spec.name not in BUILTIN:
+        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join(BUILTIN)}")
+    return Reward(spec.name, BUILTIN[spec.name], spec.weight)
+
+
+def columns_of(examples: Sequence[Example]) -> dict[str, list]:
+    keys = sorted({k for ex in examples for k in ex.columns} - {"answer"})
+    cols = {"answer": [ex.answer for ex in examples]}
+    cols.update({k: [ex.columns.get(k) for ex in examples] for k in keys})
+    return cols
+
+
+def score(
+    rewards: Sequence[Reward], questions: list[str], completions: list[str], examples: Sequence[Example]
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Run every reward on the batch: ({name: values, NaN where None}, weighted totals)."""
+    columns = columns_of(examples)
+    per_fn: dict[str, list[float]] = {}
+    for r in rewards:
+        try:
+            values = list(r.fn(prompts=questions, completions=completions, **columns))
+        except Exception as e:
+            raise RewardError(f"reward {r.name!r} raised {type(e).__name__}: {e}" + _locate(r, questions, completions, columns)) from e
+        if len(values) != len(completions):
+            raise RewardError(f"reward {r.name!r} returned {len(values)} values for {len(completions)} completions")
+        clean = []
+        for i, v in enumerate(values):
+            if v is None:
+                clean.append(math.nan)
+            elif isinstance(v, (int, float)):  # bool is an int
+                if math.isnan(float(v)) or math.isinf(float(v)):
+                    raise RewardError(f"reward {r.name!r} returned {v} for sample {i}: {completions[i][:200]!r}")
+                clean.append(float(v))
+            else:
+                raise RewardError(f"reward {r.name!r} returned {type(v).__name__} for sample {i}, expected float or None")
+        per_fn[r.name] = clean
+    totals = []
+    for i in range(len(completions)):
+        parts = [r.weight * per_fn[r.name][i] for r in rewards if not math.isnan(per_fn[r.name][i])]
+        totals.append(sum(parts))
+    return per_fn, totals
+
+
+def _locate(r: Reward, questions, completions, columns) -> str:
+    """Find the failing sample by calling the function on one sample at a time."""
+    for i in range(len(completions)):
+        try:
+            r.fn(prompts=questions[i : i + 1], completions=completions[i : i + 1], **{k: v[i : i + 1] for k, v in columns.items()})
+        except Exception:
+            return f"\n  on sample {i}: prompt={questions[i][:200]!r}\n  completion={completions[i][:200]!r}"
+    return ""

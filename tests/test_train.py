@@ -1,0 +1,184 @@
+"""End-to-end training on tiny random models: files, learning, resume, LoRA, interrupts, bad rewards."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import rlvr
+from rlvr import config, trainer
+from conftest import rlvr_env
+
+METRIC_KEYS = {
+    "reward/mean", "reward/std", "accuracy", "completion_length/mean", "completion_length/min",
+    "completion_length/max", "truncated_fraction", "reflection_rate", "zero_signal_group_fraction", "kl",
+    "entropy", "clip_low_fraction", "clip_high_fraction", "grad_norm", "lr", "seconds/generation",
+    "seconds/reward", "seconds/update", "trained_fraction",
+}
+
+
+def tiny(tmp_path, *overrides):
+    return config.load(preset="smoke", overrides=[f"output_dir={tmp_path}", "log.progress=false", *overrides])
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_every_file(run_rlvr, tmp_path):
+    proc = run_rlvr("train", "--preset", "smoke", f"output_dir={tmp_path}/runs")
+    run = tmp_path / "runs" / "smoke"
+    assert f"run folder: {run}".replace(str(tmp_path) + "/", "") in proc.stdout or "run folder" in proc.stdout
+    resolved = config.load(file=run / "config.yaml")  # the resolved config round-trips
+    assert resolved.model == "tiny-random"
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert METRIC_KEYS <= set(metrics[0]) and "reward/correct/mean" in metrics[0]
+    rollouts = read_jsonl(run / "rollouts.jsonl")
+    assert len(rollouts) == 4 * 2 * 4
+    assert {"prompt", "completion", "rewards", "reward", "advantage", "step"} <= set(rollouts[0])
+    evals = read_jsonl(run / "eval.jsonl")
+    assert [e["step"] for e in evals] == [0, 4] and "eval/pass@4" in evals[0] and "eval/maj@4" in evals[0]
+    assert any((run / "tensorboard").iterdir())
+    ckpts = sorted((run / "checkpoints").iterdir())
+    assert [c.name for c in ckpts] == ["step-000002", "step-000004"]
+    state = torch.load(ckpts[-1] / "trainer_state.pt", weights_only=False)
+    assert {"optimizer", "scheduler", "rng", "step", "data_position"} <= set(state) and state["data_position"] == 8
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(ckpts[-1])
+    AutoTokenizer.from_pretrained(ckpts[-1])
+    assert model.num_parameters() > 0
+
+
+@pytest.mark.slow
+def test_rl_raises_reward_on_a_tiny_model(tmp_path):
+    from rlvr_test_helpers import digit_share
+
+    cfg = tiny(tmp_path, "name=learn", "steps=30", "eval.at_start=false", "eval.at_end=false", "grpo.kl_coef=0",
+               "grpo.prompts_per_step=4", "grpo.samples_per_prompt=8", "optim.lr=3e-3", "optim.micro_batch_size=32",
+               "generation.max_new_tokens=8", "checkpoint.save_every=0", "log.report_to=[]")
+    run = rlvr.train(cfg, reward_funcs=[digit_share])
+    rewards = [m["reward/mean"] for m in read_jsonl(run / "metrics.jsonl")]
+    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    assert last > first + 0.2, rewards
+
+
+def _comparable(records):
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in records]
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_matches_an_uninterrupted_run(tmp_path, run_rlvr):
+    common = ["--preset", "smoke", f"output_dir={tmp_path}", "steps=6", "checkpoint.save_every=1",
+              "rewards=[{function: 'rlvr_test_helpers:slow_digit_share'}]", "log.report_to=[]", "eval.at_start=false"]
+    run_rlvr("train", *common, "name=straight", timeout=300)
+
+    proc = subprocess.Popen([sys.executable, "-m", "rlvr", "train", *common, "name=killed"], cwd=tmp_path,
+                            env=rlvr_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(metrics.read_text().splitlines()) < 6, "the run finished before it could be killed"
+    run_rlvr("train", "--resume", str(tmp_path / "killed"), timeout=300)
+
+    for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):
+        a = _comparable(read_jsonl(tmp_path / "straight" / name))
+        b = _comparable(read_jsonl(tmp_path / "killed" / name))
+        assert a == b, name
+
+
+@pytest.mark.slow
+def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path):
+    cmd = [sys.executable, "-m", "rlvr", "train", "--preset", "smoke", f"output_dir={tmp_path}", "name=int",
+           "steps=50", "checkpoint.save_every=0", "rewards=[{function: 'rlvr_test_helpers:slow_digit_share'}]",
+           "eval.at_start=false"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=rlvr_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "int" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.exists() or not metrics.read_text().strip()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "rlvr train --resume" in err
+    ckpts = list((tmp_path / "int" / "checkpoints").glob("step-*"))
+    assert len(ckpts) == 1
+    step = int(ckpts[0].name.split("-")[1])
+    assert step == len(read_jsonl(metrics))  # the checkpoint is at the last logged step
+
+
+@pytest.mark.slow
+def test_lora_with_kl_uses_the_base_as_reference(tmp_path):
+    cfg = tiny(tmp_path, "name=lora", "steps=2", "lora.enabled=true", "lora.rank=4", "grpo.kl_coef=0.1",
+               "grpo.updates_per_batch=2", "optim.lr=1e-2", "eval.at_start=false", "checkpoint.save_every=1")
+    from rlvr_test_helpers import digit_share
+
+    run = rlvr.train(cfg, reward_funcs=[digit_share])
+    m = read_jsonl(run / "metrics.jsonl")
+    assert m[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # LoRA starts at the base: zero KL to it
+    assert m[1]["kl"] > 0  # after an update the adapters moved away from the base
+    ckpt = run / "checkpoints" / "step-000002"
+    assert (ckpt / "adapter" / "adapter_config.json").exists() and (ckpt / "model.safetensors").exists()
+    # resume loads the adapters and continues
+    cfg2 = config.load(file=run / "config.yaml", overrides=["steps=3"])
+    rlvr.train(cfg2, resume=run, reward_funcs=[digit_share])
+    assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_no_reference_model_without_kl(tmp_path):
+    cfg = tiny(tmp_path, "grpo.kl_coef=0")
+    model = torch.nn.Linear(1, 1)
+    assert trainer.policy.reference(cfg, model, torch.device("cpu"), torch.float32) is None
+
+
+def test_update_is_invariant_to_micro_batching(tmp_path):
+    """One optimizer step on 8 sequences gives the same weights with micro-batches of 8 and of 1."""
+    from rlvr import policy, tasks
+    from rlvr.rollout import TransformersGenerator
+    from rlvr_test_helpers import digit_share
+
+    results = []
+    for micro in (8, 1):
+        cfg = tiny(tmp_path, f"optim.micro_batch_size={micro}", "grpo.prompts_per_step=2", "grpo.samples_per_prompt=4",
+                   "grpo.kl_coef=0.05", "optim.max_grad_norm=0", "grpo.skip_zero_signal_groups=false")
+        model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
+        ref = policy.reference(cfg, model, torch.device("cpu"), torch.float32)
+        opt, sched = policy.optimizer_and_schedule(cfg, model)
+        task = tasks.build(cfg.task)
+        examples = [task.example(i) for i in range(2)]
+        gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
+        batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
+        trainer.advantage(batch, cfg)
+        trainer.update(model, ref, opt, sched, batch, cfg)
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(results[0], results[1], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_raising_reward_in_training_names_the_sample(tmp_path, run_rlvr):
+    (tmp_path / "bad_reward.py").write_text(
+        "def boom(prompts, completions, **kw):\n    raise ValueError('no good')\n")
+    env_rewards = "rewards=[{function: 'bad_reward:boom'}]"
+    proc = run_rlvr("train", "--preset", "smoke", f"output_dir={tmp_path}/runs", env_rewards, "eval.at_start=false", check=False)
+    assert proc.returncode == 1
+    assert "'boom' raised ValueError: no good" in proc.stderr and "on sample 0" in proc.stderr
+
+
+@pytest.mark.slow
+def test_eval_command_reports_accuracy_pass_and_maj(run_rlvr, tmp_path):
+    proc = run_rlvr("eval", "--model", "tiny-random", "--task", "countdown", "eval.problems=4", "eval.samples=4",
+                    "eval.k=[1,2,4]", "--json", str(tmp_path / "r.json"))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {"accuracy", "pass@1", "pass@2", "pass@4", "maj@4"} <= set(result)
+    assert json.loads((tmp_path / "r.json").read_text()) == result
