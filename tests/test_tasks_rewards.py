@@ -185,3 +185,9 @@ def test_empty_and_invalid_utf8_completions_are_scored():
     per, totals = rewards.score([rewards.Reward("math", rewards.math_answer)], ["q", "q"], ["", broken], exs)
     assert totals == [0.0, 0.0]
     assert check_answer(broken + " 5", "5").correct
+
+
+def test_builtin_rewards_accept_trl_conversational_completions():
+    conv = [[{"role": "assistant", "content": "<think>7*8</think><answer>56</answer>"}]]
+    assert rewards.math_answer(["q"], conv, answer=["56"]) == [1.0]
+    assert rewards.BUILTIN["format"](["q"], conv) == [1.0]

@@ -182,3 +182,23 @@ def test_eval_command_reports_accuracy_pass_and_maj(run_rlvr, tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"accuracy", "pass@1", "pass@2", "pass@4", "maj@4"} <= set(result)
     assert json.loads((tmp_path / "r.json").read_text()) == result
+
+
+def test_gradient_checkpointing_gives_the_same_update(tmp_path):
+    from rlvr import policy, tasks
+    from rlvr.rollout import TransformersGenerator
+    from rlvr_test_helpers import digit_share
+
+    results = []
+    for gc in ("false", "true"):
+        cfg = tiny(tmp_path, f"gradient_checkpointing={gc}", "grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0")
+        model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
+        opt, sched = policy.optimizer_and_schedule(cfg, model)
+        task = tasks.build(cfg.task)
+        examples = [task.example(i) for i in range(2)]
+        gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
+        batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
+        trainer.advantage(batch, cfg)
+        trainer.update(model, None, opt, sched, batch, cfg)
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(results[0], results[1], atol=1e-6)

@@ -67,8 +67,6 @@ def cmd_train(args) -> int:
         cfg = config_mod.load(file=run / "config.yaml", overrides=args.overrides)
     else:
         cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)
-        if cfg.name is None and args.preset:
-            cfg.name = None  # run_dir_for() names it after the task and time
     from rlvr.trainer import train  # heavy imports only after the config is known to be valid
 
     run = train(cfg, resume=args.resume)

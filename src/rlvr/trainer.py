@@ -255,11 +255,12 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         console.print(f"eval at step {step}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
         return result
 
+    evals: dict[int, dict] = {}
     stop = _StopRequest(console)
     try:
         with stop:
             if start == 0 and cfg.eval.at_start:
-                run_eval(0)
+                evals[0] = run_eval(0)
             with _progress(console, cfg, start) as bar:
                 for step in range(start, cfg.steps):
                     t0 = time.perf_counter()
@@ -287,7 +288,11 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
             final = save(cfg.steps) if cfg.steps > start or last is None else last
             console.print(f"checkpoint: {final}")
             if cfg.eval.at_end:
-                run_eval(cfg.steps)
+                evals[cfg.steps] = run_eval(cfg.steps)
+            if 0 in evals and cfg.steps in evals and cfg.steps > 0:
+                before, after = evals[0]["accuracy"], evals[cfg.steps]["accuracy"]
+                console.print(f"held-out accuracy: {before:.3f} before training -> {after:.3f} after {cfg.steps} steps "
+                              f"({after - before:+.3f}) on {evals[0]['problems']} problems")
     finally:
         log.close()
     return run

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from rlvr.rewards.format import r1_format
-from rlvr.rewards.math_answer import check_answer
+from rlvr.rewards.math_answer import check_answer, completion_text
 from rlvr.tasks import Example, Task
 
 RewardFn = Callable[..., Sequence[float | None]]
@@ -35,7 +35,7 @@ class Reward:
 
 def math_answer(prompts, completions, answer, **_) -> list[float]:
     """1.0 if the completion's final answer equals the gold `answer` column, else 0.0."""
-    return [float(check_answer(c, a).correct) for c, a in zip(completions, answer)]
+    return [float(check_answer(completion_text(c), str(a)).correct) for c, a in zip(completions, answer)]
 
 
 def task_reward(task: Task) -> RewardFn:

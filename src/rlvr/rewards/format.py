@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rlvr.rewards.math_answer import completion_text
+
 _LAYOUT = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
@@ -17,4 +19,4 @@ def is_r1_format(completion: str) -> bool:
 
 def r1_format(prompts, completions, **_) -> list[float]:
     """1.0 if the completion is exactly one think block followed by one non-empty answer block."""
-    return [float(is_r1_format(c)) for c in completions]
+    return [float(is_r1_format(completion_text(c))) for c in completions]

@@ -21,6 +21,13 @@ _FRAC = re.compile(r"\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 
 
+def completion_text(completion) -> str:
+    """A completion as text: TRL hands conversational completions over as message lists."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if isinstance(m, dict) and m.get("role") == "assistant")
+    return completion
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{…} or \\fbox{…}, braces balanced; None if there is none or it is unclosed."""
     start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
