@@ -5,8 +5,14 @@ tokens, temperature 1.0, no KL (no reference model), one update per batch, one f
 sequences, AdamW at lr 1e-6, the same single-digit multiplication prompts through the chat template and the
 same reward function (rlvr's `math_answer`, which has TRL's signature).
 
+TRL is run in two configurations:
+  trl-default  GRPOConfig as shipped, apart from the settings above: bf16=True and gradient_checkpointing=True
+               are its defaults, and on this CPU bf16 matrix products are ~200x slower than fp32;
+  trl-matched  bf16=False, gradient_checkpointing=False: the same precision and recompute as rlvr.
+The matched ratio is the like-for-like one.
+
 Run: `make bench` (installs trl, datasets, accelerate) or `.venv/bin/python benchmarks/grpo_step_vs_trl.py`.
-The first step of each is a warm-up and is not counted. Prints both means, their ratio and mean completion
+The first step of each is a warm-up and is not counted. Prints the means, the ratios and mean completion
 lengths (sampling differs, so lengths are reported to show the work per step was comparable).
 """
 
@@ -44,10 +50,11 @@ def bench_rlvr(steps: int, out: Path) -> dict:
     ])
     run = train(cfg)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {"seconds": [r["seconds/step"] for r in rows], "length": [r["completion_length/mean"] for r in rows]}
+    return {"seconds": [r["seconds/step"] for r in rows], "length": [r["completion_length/mean"] for r in rows],
+            "generation": [r["seconds/generation"] for r in rows], "update": [r["seconds/update"] for r in rows]}
 
 
-def bench_trl(steps: int, out: Path) -> dict:
+def bench_trl(steps: int, out: Path, *, matched: bool) -> dict:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -73,8 +80,8 @@ def bench_trl(steps: int, out: Path) -> dict:
         output_dir=str(out / "trl"), max_steps=steps, per_device_train_batch_size=PROMPTS_PER_STEP * SAMPLES,
         gradient_accumulation_steps=1, num_generations=SAMPLES, max_completion_length=MAX_NEW_TOKENS,
         temperature=1.0, beta=0.0, num_iterations=1, learning_rate=LR, lr_scheduler_type="constant",
-        use_cpu=True, bf16=False, report_to=[], logging_steps=1, save_strategy="no", shuffle_dataset=False,
-        disable_tqdm=True,
+        use_cpu=True, report_to=[], logging_steps=1, save_strategy="no", shuffle_dataset=False, disable_tqdm=True,
+        **({"bf16": False, "gradient_checkpointing": False} if matched else {}),
     )
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(path, padding_side="left")
@@ -88,6 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="steps per trainer, the first is a warm-up")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--trl", default="matched,default", help="TRL configurations to run: matched, default")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,20 +105,27 @@ def main() -> int:
         print("trl is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        results = {"rlvr": bench_rlvr(args.steps, Path(tmp)), "trl": bench_trl(args.steps, Path(tmp))}
+        results = {"rlvr": bench_rlvr(args.steps, Path(tmp))}
+        for kind in args.trl.split(","):
+            results[f"trl-{kind}"] = bench_trl(args.steps, Path(tmp), matched=kind == "matched")
     summary = {}
     for name, r in results.items():
         timed = r["seconds"][1:] or r["seconds"]
         summary[name] = {"seconds_per_step": statistics.mean(timed), "steps_timed": len(timed),
                          "all_steps": [round(s, 2) for s in r["seconds"]],
-                         "mean_completion_length": statistics.mean(r["length"]) if r["length"] else None}
-    ratio = summary["trl"]["seconds_per_step"] / summary["rlvr"]["seconds_per_step"]
+                         "mean_completion_length": round(statistics.mean(r["length"]), 1) if r["length"] else None}
+        for phase in ("generation", "update"):
+            if phase in r:
+                summary[name][f"{phase}_seconds"] = round(statistics.mean(r[phase][1:] or r[phase]), 2)
     print(f"device: cpu, torch threads: {torch.get_num_threads()}, trl {trl.__version__}")
     for name, s in summary.items():
-        print(f"{name:5s} {s['seconds_per_step']:7.2f} s/step  (steps {s['all_steps']}, mean completion length "
+        print(f"{name:12s} {s['seconds_per_step']:7.2f} s/step  (steps {s['all_steps']}, mean completion length "
               f"{s['mean_completion_length']})")
-    print(f"rlvr is {ratio:.2f}x faster per step than TRL")
-    print(json.dumps({**summary, "speedup": ratio}))
+    speedups = {f"vs_{name}": summary[name]["seconds_per_step"] / summary["rlvr"]["seconds_per_step"]
+                for name in summary if name != "rlvr"}
+    for name, ratio in speedups.items():
+        print(f"rlvr is {ratio:.2f}x faster per step than {name.removeprefix('vs_')}")
+    print(json.dumps({**summary, "speedup": speedups}))
     return 0
 
 

@@ -154,7 +154,10 @@ def test_update_is_invariant_to_micro_batching(tmp_path):
                    "grpo.kl_coef=0.05", "optim.max_grad_norm=0", "grpo.skip_zero_signal_groups=false")
         model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
         ref = policy.reference(cfg, model, torch.device("cpu"), torch.float32)
-        opt, sched = policy.optimizer_and_schedule(cfg, model)
+        # SGD with lr 1 moves each weight by exactly its gradient (Adam's first step is ~sign(g), which
+        # amplifies float noise in near-zero gradients), so equal weights mean equal gradients.
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
         task = tasks.build(cfg.task)
         examples = [task.example(i) for i in range(2)]
         gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
@@ -193,7 +196,8 @@ def test_gradient_checkpointing_gives_the_same_update(tmp_path):
     for gc in ("false", "true"):
         cfg = tiny(tmp_path, f"gradient_checkpointing={gc}", "grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0")
         model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
-        opt, sched = policy.optimizer_and_schedule(cfg, model)
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
         task = tasks.build(cfg.task)
         examples = [task.example(i) for i in range(2)]
         gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
@@ -202,3 +206,20 @@ def test_gradient_checkpointing_gives_the_same_update(tmp_path):
         trainer.update(model, None, opt, sched, batch, cfg)
         results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.allclose(results[0], results[1], atol=1e-6)
+
+
+def test_resuming_a_finished_run_does_not_repeat_work(tmp_path):
+    cfg = tiny(tmp_path, "name=done", "steps=2", "log.report_to=[]")
+    run = rlvr.train(cfg)
+    before = [(run / f).read_text() for f in ("metrics.jsonl", "eval.jsonl")]
+    rlvr.train(config.load(file=run / "config.yaml"), resume=run)
+    assert [(run / f).read_text() for f in ("metrics.jsonl", "eval.jsonl")] == before
+
+
+def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
+    cfg = tiny(tmp_path, "name=early", "steps=1", "log.report_to=[]", "checkpoint.save_every=0")
+    run = trainer.run_dir_for(cfg)
+    run.mkdir(parents=True)
+    (run / "eval.jsonl").write_text('{"step": 0, "eval/accuracy": 0.5}\n')  # from a run killed before any save
+    rlvr.train(cfg, resume=run)
+    assert [e["step"] for e in read_jsonl(run / "eval.jsonl")] == [0, 1]

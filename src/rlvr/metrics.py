@@ -40,6 +40,12 @@ def truncate_jsonl(path: Path, *, max_step: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
+def logged_steps(path: Path) -> set[int]:
+    if not path.exists():
+        return set()
+    return {json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()}
+
+
 class Loggers:
     def __init__(self, run_dir: Path, config, *, report_to: list[str], wandb_project: str):
         self.metrics = (run_dir / "metrics.jsonl").open("a")

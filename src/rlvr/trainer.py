@@ -25,7 +25,7 @@ from torch import Tensor
 
 from rlvr import algos, checkpoint, config as config_mod, evaluate as evaluation, policy, prompts, rewards as rewards_mod
 from rlvr import tasks
-from rlvr.metrics import Loggers, mean_std, reflection_rate, truncate_jsonl
+from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
 from rlvr.models import pick_device, pick_dtype
 from rlvr.rollout import GENERATORS, Generation, Sampling
 from rlvr.tasks import Example
@@ -239,7 +239,9 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         start, data_position = state["step"], state["data_position"]
         console.print(f"resuming {run} from {last.name} (step {start})")
     for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):
-        truncate_jsonl(run / name, max_step=start)
+        # from scratch (even in a resumed folder with no checkpoint yet) nothing earlier survives
+        truncate_jsonl(run / name, max_step=start if last is not None else -1)
+    done_evals = logged_steps(run / "eval.jsonl")
 
     log = Loggers(run, cfg.model_dump(mode="json"), report_to=cfg.log.report_to, wandb_project=cfg.log.wandb_project)
     P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
@@ -287,7 +289,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                         save(step + 1)
             final = save(cfg.steps) if cfg.steps > start or last is None else last
             console.print(f"checkpoint: {final}")
-            if cfg.eval.at_end:
+            if cfg.eval.at_end and cfg.steps not in done_evals:
                 evals[cfg.steps] = run_eval(cfg.steps)
             if 0 in evals and cfg.steps in evals and cfg.steps > 0:
                 before, after = evals[0]["accuracy"], evals[cfg.steps]["accuracy"]
