@@ -5,11 +5,16 @@ tokens, temperature 1.0, no KL (no reference model), one update per batch, one f
 sequences, AdamW at lr 1e-6, the same single-digit multiplication prompts through the chat template and the
 same reward function (rlvr's `math_answer`, which has TRL's signature).
 
-TRL is run in two configurations:
-  trl-default  GRPOConfig as shipped, apart from the settings above: bf16=True and gradient_checkpointing=True
-               are its defaults, and on this CPU bf16 matrix products are ~200x slower than fp32;
-  trl-matched  bf16=False, gradient_checkpointing=False: the same precision and recompute as rlvr.
-The matched ratio is the like-for-like one.
+Configurations (all with the settings above):
+  rlvr-fp32    rlvr's default: fp32 weights and compute.
+  rlvr-bf16    bf16_autocast=true: bf16 matrix products over fp32 weights, rollouts from a bf16 copy.
+  trl-fp32     GRPOConfig(bf16=False, gradient_checkpointing=False): fp32, no recompute, like rlvr-fp32.
+  trl-bf16     GRPOConfig(bf16=True, gradient_checkpointing=False): bf16 autocast, like rlvr-bf16.
+  trl-default  GRPOConfig as shipped: bf16=True and gradient_checkpointing=True are its defaults.
+On CPUs with AMX-BF16 (this project's machine has it) bf16 matrix products are several times faster than
+fp32; on CPUs without bf16 units they are ~200x slower, which is why rlvr defaults to fp32 on CPU and why a
+TRL run with its defaults can take ~90 s per step on such a CPU. Compare like with like: fp32 with fp32,
+bf16 with bf16.
 
 Run: `make bench` (installs trl, datasets, accelerate) or `.venv/bin/python benchmarks/grpo_step_vs_trl.py`.
 The first step of each is a warm-up and is not counted. Prints the means, the ratios and mean completion
@@ -39,11 +44,11 @@ def prompts(n: int):
     return [task.example(i) for i in range(n)]
 
 
-def bench_rlvr(steps: int, out: Path) -> dict:
+def bench_rlvr(steps: int, out: Path, *, kind: str) -> dict:
     from rlvr.trainer import train
 
     cfg = config.load(preset="default", overrides=[
-        f"output_dir={out}", "name=rlvr", f"steps={steps}", f"grpo.prompts_per_step={PROMPTS_PER_STEP}",
+        f"output_dir={out}", f"name=rlvr-{kind}", f"steps={steps}", f"bf16_autocast={kind == 'bf16'}", f"grpo.prompts_per_step={PROMPTS_PER_STEP}",
         f"grpo.samples_per_prompt={SAMPLES}", f"generation.max_new_tokens={MAX_NEW_TOKENS}", "grpo.kl_coef=0",
         "grpo.updates_per_batch=1", f"optim.lr={LR}", f"optim.micro_batch_size={PROMPTS_PER_STEP * SAMPLES}",
         "eval.at_start=false", "eval.at_end=false", "log.progress=false", "rewards=[{name: math_answer}]",
@@ -54,7 +59,14 @@ def bench_rlvr(steps: int, out: Path) -> dict:
             "generation": [r["seconds/generation"] for r in rows], "update": [r["seconds/update"] for r in rows]}
 
 
-def bench_trl(steps: int, out: Path, *, matched: bool) -> dict:
+TRL_CONFIGS = {
+    "fp32": {"bf16": False, "gradient_checkpointing": False},
+    "bf16": {"bf16": True, "gradient_checkpointing": False},
+    "default": {},
+}
+
+
+def bench_trl(steps: int, out: Path, *, kind: str) -> dict:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -81,7 +93,7 @@ def bench_trl(steps: int, out: Path, *, matched: bool) -> dict:
         gradient_accumulation_steps=1, num_generations=SAMPLES, max_completion_length=MAX_NEW_TOKENS,
         temperature=1.0, beta=0.0, num_iterations=1, learning_rate=LR, lr_scheduler_type="constant",
         use_cpu=True, report_to=[], logging_steps=1, save_strategy="no", shuffle_dataset=False, disable_tqdm=True,
-        **({"bf16": False, "gradient_checkpointing": False} if matched else {}),
+        **TRL_CONFIGS[kind],
     )
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(path, padding_side="left")
@@ -91,11 +103,21 @@ def bench_trl(steps: int, out: Path, *, matched: bool) -> dict:
     return {"seconds": times, "length": lengths}
 
 
+def cpu_info() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "cpu"
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "cpu")
+    return f"{model} ({'with' if 'amx_bf16' in text else 'without'} AMX-BF16)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="steps per trainer, the first is a warm-up")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--trl", default="matched,default", help="TRL configurations to run: matched, default")
+    parser.add_argument("--rlvr", default="fp32,bf16", help="rlvr configurations: fp32, bf16")
+    parser.add_argument("--trl", default="fp32,bf16,default", help="TRL configurations: fp32, bf16, default")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -105,9 +127,11 @@ def main() -> int:
         print("trl is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        results = {"rlvr": bench_rlvr(args.steps, Path(tmp))}
+        results = {}
+        for kind in args.rlvr.split(","):
+            results[f"rlvr-{kind}"] = bench_rlvr(args.steps, Path(tmp), kind=kind)
         for kind in args.trl.split(","):
-            results[f"trl-{kind}"] = bench_trl(args.steps, Path(tmp), matched=kind == "matched")
+            results[f"trl-{kind}"] = bench_trl(args.steps, Path(tmp), kind=kind)
     summary = {}
     for name, r in results.items():
         timed = r["seconds"][1:] or r["seconds"]
@@ -117,15 +141,18 @@ def main() -> int:
         for phase in ("generation", "update"):
             if phase in r:
                 summary[name][f"{phase}_seconds"] = round(statistics.mean(r[phase][1:] or r[phase]), 2)
-    print(f"device: cpu, torch threads: {torch.get_num_threads()}, trl {trl.__version__}")
+    cpu = cpu_info()
+    print(f"device: {cpu}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}, trl {trl.__version__}")
     for name, s in summary.items():
         print(f"{name:12s} {s['seconds_per_step']:7.2f} s/step  (steps {s['all_steps']}, mean completion length "
               f"{s['mean_completion_length']})")
-    speedups = {f"vs_{name}": summary[name]["seconds_per_step"] / summary["rlvr"]["seconds_per_step"]
-                for name in summary if name != "rlvr"}
-    for name, ratio in speedups.items():
-        print(f"rlvr is {ratio:.2f}x faster per step than {name.removeprefix('vs_')}")
-    print(json.dumps({**summary, "speedup": speedups}))
+    pairs = [("rlvr-fp32", "trl-fp32"), ("rlvr-bf16", "trl-bf16"), ("rlvr-bf16", "trl-default"), ("rlvr-fp32", "trl-default")]
+    speedups = {}
+    for ours, theirs in pairs:
+        if ours in summary and theirs in summary:
+            speedups[f"{ours} vs {theirs}"] = summary[theirs]["seconds_per_step"] / summary[ours]["seconds_per_step"]
+            print(f"{ours} is {speedups[f'{ours} vs {theirs}']:.2f}x faster per step than {theirs}")
+    print(json.dumps({"device": cpu, **summary, "speedup": speedups}))
     return 0
 
 

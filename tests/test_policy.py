@@ -38,3 +38,26 @@ def test_logprobs_match_a_plain_forward():
     expected = torch.log_softmax(logits[:, P - 1 : -1], -1).gather(-1, gen.completion_ids[..., None]).squeeze(-1)
     m = gen.completion_mask.bool()
     assert torch.allclose(logp[m], expected[m], atol=1e-5)
+
+
+def test_bf16_autocast_keeps_fp32_weights_and_a_synced_bf16_rollout_copy(tmp_path):
+    from rlvr import config
+
+    cfg = config.load(preset="smoke", overrides=["bf16_autocast=true"])
+    model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
+    sampler = policy.rollout_model(cfg, model)
+    assert sampler is not model and next(sampler.parameters()).dtype == torch.bfloat16
+    assert next(model.parameters()).dtype == torch.float32
+    gen = TransformersGenerator(sampler, tok).generate(["abc"], n=4, sampling=Sampling(max_new_tokens=5), seed=0)
+    with policy.compute_context(cfg, torch.device("cpu")):
+        logp, _ = policy.completion_logprobs(model, gen.prompt_ids, gen.prompt_mask, gen.completion_ids, gen.completion_mask)
+    logp.sum().backward()
+    assert next(model.parameters()).grad.dtype == torch.float32  # master weights and grads stay fp32
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01)
+    policy.refresh(sampler, model)
+    for a, b in zip(sampler.parameters(), model.parameters()):
+        assert torch.equal(a, b.to(torch.bfloat16))
+    off = config.load(preset="smoke")
+    assert policy.rollout_model(off, model) is model

@@ -223,3 +223,44 @@ def test_resume_without_a_checkpoint_starts_over_cleanly(tmp_path):
     (run / "eval.jsonl").write_text('{"step": 0, "eval/accuracy": 0.5}\n')  # from a run killed before any save
     rlvr.train(cfg, resume=run)
     assert [e["step"] for e in read_jsonl(run / "eval.jsonl")] == [0, 1]
+
+
+def _fake_batch(rewards, truncated):
+    from rlvr.rollout import Generation
+
+    B = len(rewards)
+    gen = Generation(torch.zeros(B, 1, dtype=torch.long), torch.ones(B, 1, dtype=torch.long),
+                     torch.zeros(B, 2, dtype=torch.long), torch.ones(B, 2, dtype=torch.long),
+                     torch.tensor(truncated), [""] * B)
+    return trainer.Rollouts(1, [], gen, {}, torch.tensor(rewards), torch.zeros(B))
+
+
+def test_trained_rows_skip_zero_signal_groups_and_truncated_completions(tmp_path):
+    # groups of 2: (1, 1) has no signal; (0, 1) has; (1, 0) has, but its second completion was truncated
+    batch = _fake_batch([1.0, 1.0, 0.0, 1.0, 1.0, 0.0], [False, False, False, False, False, True])
+    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2")
+    trainer.advantage(batch, cfg)
+    assert batch.zero_signal.tolist() == [True, False, False]
+    assert trainer.trained_rows(batch, cfg).tolist() == [2, 3, 4, 5]
+    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.mask_truncated=true")
+    assert trainer.trained_rows(batch, cfg).tolist() == [2, 3, 4]
+    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.skip_zero_signal_groups=false")
+    assert trainer.trained_rows(batch, cfg).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", [1 / 3, 2 / 3, 1.0, 1.0, 1.0, 1.0]),
+    ("linear", [1 / 3, 2 / 3, 1.0, 0.75, 0.5, 0.25]),
+    ("cosine", [1 / 3, 2 / 3, 1.0, 0.8535534, 0.5, 0.1464466]),
+])
+def test_lr_schedule_warmup_then_decay(tmp_path, schedule, expected):
+    from rlvr import policy
+
+    cfg = tiny(tmp_path, "steps=6", "optim.warmup_steps=2", f"optim.schedule={schedule}", "optim.lr=1.0")
+    opt, sched = policy.optimizer_and_schedule(cfg, torch.nn.Linear(2, 2))
+    lrs = []
+    for _ in range(6):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx(expected)

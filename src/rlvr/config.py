@@ -178,7 +178,13 @@ class TrainConfig(Strict):
         "`embedded:smollm2-135m-instruct`, a local HF model folder, `tiny-random[:seed]`, or a hub id.",
     )
     device: str = doc("auto", "`auto` (cuda if present), `cpu`, `cuda`, `cuda:1`, ...")
-    dtype: Literal["auto", "float32", "bfloat16"] = doc("auto", "`auto`: fp32 on CPU, bf16 on CUDA.")
+    dtype: Literal["auto", "float32", "bfloat16"] = doc("auto", "Weights' dtype. `auto`: fp32 on CPU, bf16 on CUDA.")
+    bf16_autocast: bool = doc(
+        False,
+        "Matrix products in bf16 under torch.autocast over fp32 weights, and rollouts from a bf16 copy of the "
+        "weights refreshed after every update. Several times faster on CPUs with AMX-BF16 (`grep amx_bf16 "
+        "/proc/cpuinfo`) and far slower on CPUs without bf16 units; with bf16 weights it changes nothing.",
+    )
     threads: int | None = doc(None, "CPU threads for torch (None: torch's default).", ge=1)
     gradient_checkpointing: bool = doc(False, "Recompute activations in backward to save memory.")
     lora: LoraConfig = LoraConfig()
@@ -204,7 +210,7 @@ class TrainConfig(Strict):
 class EvalCommandConfig(Strict):
     model: str = TrainConfig.model_fields["model"]
     device: str = TrainConfig.model_fields["device"]
-    dtype: Literal["auto", "float32", "bfloat16"] = TrainConfig.model_fields["dtype"]
+    dtype: Literal["auto", "float32", "bfloat16"] = TrainConfig.model_fields["dtype"]  # eval: no autocast
     threads: int | None = TrainConfig.model_fields["threads"]
     seed: int = doc(0, "Seed for the pass@k samples.")
     task: TaskConfig = ArithmeticTaskConfig()

@@ -13,6 +13,7 @@ Everything random in a step is seeded from (seed, step), so a resumed run replay
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import time
@@ -110,7 +111,8 @@ def update(model, ref, optimizer, scheduler, batch: Rollouts, cfg) -> dict:
         idx = idx.to(device)
         return gen.prompt_ids[idx], gen.prompt_mask[idx], gen.completion_ids[idx], gen.completion_mask[idx]
 
-    with torch.no_grad():
+    compute = functools.partial(policy.compute_context, cfg, device)  # a fresh context per use
+    with torch.no_grad(), compute():
         # Old log-probs only matter when the policy moves between updates on this batch.
         old = [policy.completion_logprobs(model, *inputs(mb))[0] for mb in micro] if g.updates_per_batch > 1 else None
         ref_logp = None
@@ -127,7 +129,8 @@ def update(model, ref, optimizer, scheduler, batch: Rollouts, cfg) -> dict:
         total = 0.0
         for j, mb in enumerate(micro):
             m = mask[mb.to(mask.device)]
-            logp, ent = policy.completion_logprobs(model, *inputs(mb), entropy=epoch == 0)
+            with compute():
+                logp, ent = policy.completion_logprobs(model, *inputs(mb), entropy=epoch == 0)
             old_logp = old[j] if old is not None else logp.detach()
             per_token, clip = loss_fn(logp, old_logp, adv[mb.to(device)], m, clip_low=g.clip_low, clip_high=g.clip_high)
             if ref_logp is not None:
@@ -228,7 +231,8 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     model, tokenizer = policy.build(cfg, device, dtype, checkpoint=last)
     ref = policy.reference(cfg, model, device, dtype)
     optimizer, scheduler = policy.optimizer_and_schedule(cfg, model)
-    generator = GENERATORS[cfg.generation.backend](model, tokenizer)
+    sampler = policy.rollout_model(cfg, model)
+    generator = GENERATORS[cfg.generation.backend](sampler, tokenizer)
 
     start, data_position = 0, 0
     if last is not None:
@@ -274,6 +278,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                     advantage(batch, cfg)
                     lr = scheduler.get_last_lr()[0]
                     stats = update(model, ref, optimizer, scheduler, batch, cfg)
+                    policy.refresh(sampler, model)
                     t3 = time.perf_counter()
                     data_position += P
                     seconds = {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}
