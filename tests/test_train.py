@@ -142,30 +142,42 @@ def test_no_reference_model_without_kl(tmp_path):
     assert trainer.policy.reference(cfg, model, torch.device("cpu"), torch.float32) is None
 
 
-def test_update_is_invariant_to_micro_batching(tmp_path):
-    """One optimizer step on 8 sequences gives the same weights with micro-batches of 8 and of 1."""
+def weights_after_one_update(cfg):
+    """Build the tiny policy, roll out one batch and apply one update; return all weights, flattened.
+
+    SGD with lr 1 moves each weight by exactly its gradient (Adam's first step is ~sign(g), which amplifies
+    float noise in near-zero gradients), so equal weights mean equal gradients."""
     from rlvr import policy, tasks
     from rlvr.rollout import TransformersGenerator
     from rlvr_test_helpers import digit_share
 
-    results = []
-    for micro in (8, 1):
-        cfg = tiny(tmp_path, f"optim.micro_batch_size={micro}", "grpo.prompts_per_step=2", "grpo.samples_per_prompt=4",
-                   "grpo.kl_coef=0.05", "optim.max_grad_norm=0", "grpo.skip_zero_signal_groups=false")
-        model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
-        ref = policy.reference(cfg, model, torch.device("cpu"), torch.float32)
-        # SGD with lr 1 moves each weight by exactly its gradient (Adam's first step is ~sign(g), which
-        # amplifies float noise in near-zero gradients), so equal weights mean equal gradients.
-        opt = torch.optim.SGD(model.parameters(), lr=1.0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-        task = tasks.build(cfg.task)
-        examples = [task.example(i) for i in range(2)]
-        gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
-        batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
-        trainer.advantage(batch, cfg)
-        trainer.update(model, ref, opt, sched, batch, cfg)
-        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-    assert torch.allclose(results[0], results[1], atol=1e-6)
+    model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
+    ref = policy.reference(cfg, model, torch.device("cpu"), torch.float32)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    task = tasks.build(cfg.task)
+    examples = [task.example(i) for i in range(2)]
+    gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
+    batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
+    trainer.advantage(batch, cfg)
+    trainer.update(model, ref, opt, sched, batch, cfg)
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_update_is_invariant_to_micro_batching(tmp_path):
+    """One optimizer step on 8 sequences gives the same weights with micro-batches of 8 and of 1."""
+    common = ["grpo.prompts_per_step=2", "grpo.samples_per_prompt=4", "grpo.kl_coef=0.05", "optim.max_grad_norm=0",
+              "grpo.skip_zero_signal_groups=false"]
+    whole, split = (weights_after_one_update(tiny(tmp_path, f"optim.micro_batch_size={m}", *common)) for m in (8, 1))
+    assert torch.allclose(whole, split, atol=1e-6)
+
+
+def test_gradient_checkpointing_gives_the_same_update(tmp_path):
+    """Also checks the shared-prompt pass (used without checkpointing) against the plain one (used with it)."""
+    common = ["grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0"]
+    plain, recomputed = (weights_after_one_update(tiny(tmp_path, f"gradient_checkpointing={gc}", *common))
+                         for gc in ("false", "true"))
+    assert torch.allclose(plain, recomputed, atol=1e-6)
 
 
 @pytest.mark.slow
@@ -186,26 +198,6 @@ def test_eval_command_reports_accuracy_pass_and_maj(run_rlvr, tmp_path):
     assert {"accuracy", "pass@1", "pass@2", "pass@4", "maj@4"} <= set(result)
     assert json.loads((tmp_path / "r.json").read_text()) == result
 
-
-def test_gradient_checkpointing_gives_the_same_update(tmp_path):
-    from rlvr import policy, tasks
-    from rlvr.rollout import TransformersGenerator
-    from rlvr_test_helpers import digit_share
-
-    results = []
-    for gc in ("false", "true"):
-        cfg = tiny(tmp_path, f"gradient_checkpointing={gc}", "grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0")
-        model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
-        opt = torch.optim.SGD(model.parameters(), lr=1.0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-        task = tasks.build(cfg.task)
-        examples = [task.example(i) for i in range(2)]
-        gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
-        batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
-        trainer.advantage(batch, cfg)
-        trainer.update(model, None, opt, sched, batch, cfg)
-        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-    assert torch.allclose(results[0], results[1], atol=1e-6)
 
 
 def test_resuming_a_finished_run_does_not_repeat_work(tmp_path):

@@ -117,7 +117,7 @@ def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completi
     head (`logits_to_keep`), so the prompt's logits over the 49k vocabulary are never materialised.
     """
     unique, row_prompt = torch.unique(prompt_ids, dim=0, return_inverse=True)
-    shared = unique.shape[0] < prompt_ids.shape[0] and not getattr(model, "is_gradient_checkpointing", False)
+    shared = unique.shape[0] < prompt_ids.shape[0] and not _recomputes_activations(model)
     if shared:
         logits = _shared_prefix_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask, row_prompt)
     else:
@@ -135,6 +135,15 @@ def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completi
         with torch.no_grad():
             ent = torch.cat([entropy_from_logits(l) for l in logits.detach().split(rows)])
     return logp, ent
+
+
+def _recomputes_activations(model) -> bool:
+    """Gradient checkpointing disables the KV cache in training, which the shared-prompt pass needs."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # newer name first
+        if hasattr(type(base), name):
+            return bool(getattr(base, name))
+    return False
 
 
 def _shared_prefix_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask, row_prompt: Tensor) -> Tensor:
