@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     e.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. eval.samples=16")
 
+    v = sub.add_parser("verify", help="run a verifier on cases: one JSON result per input line, in order")
+    v.add_argument("kind", choices=["math"], help="which verifier")
+    v.add_argument("--file", help="JSONL cases ({\"completion\": …, \"answer\": …} per line); - for stdin")
+    v.add_argument("--completion", help="a single completion to check")
+    v.add_argument("--answer", help="the gold answer for --completion")
+    v.add_argument("--timeout", type=float, default=2.0, help="hard limit per symbolic comparison, seconds")
+
     c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
     c.add_argument("--preset")
     c.add_argument("--config")
@@ -35,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config, "verify": cmd_verify}[args.command](args)
     except config_mod.ConfigError as err:
         print(f"rlvr: {err}", file=sys.stderr)
         return 2
@@ -54,6 +61,45 @@ def cmd_config(args) -> int:
         return 0
     cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)
     print(config_mod.dump(cfg), end="")
+    return 0
+
+
+def read_cases(path: str, required: tuple[str, ...]) -> list[dict]:
+    """JSONL cases; a bad line fails naming the file and line, before anything is verified."""
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    cases = []
+    with stream:
+        for lineno, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: bad JSON ({e.msg} at column {e.colno})") from None
+            missing = [k for k in required if not isinstance(case, dict) or k not in case]
+            if missing:
+                raise ValueError(f"{path}:{lineno}: missing field {missing[0]!r}")
+            cases.append(case)
+    return cases
+
+
+def cmd_verify(args) -> int:
+    from rlvr.verifiers import MathVerifier
+
+    if args.file is not None and (args.completion is not None or args.answer is not None):
+        raise config_mod.ConfigError("give either --file or --completion/--answer, not both")
+    if args.file:
+        cases = read_cases(args.file, ("completion", "answer"))
+    elif args.completion is not None and args.answer is not None:
+        cases = [{"completion": args.completion, "answer": args.answer}]
+    else:
+        raise config_mod.ConfigError("give --file CASES.jsonl, or --completion TEXT --answer GOLD")
+    verifier = MathVerifier(timeout_s=args.timeout)
+    try:
+        for result in verifier.verify_batch([(c["completion"], c["answer"]) for c in cases]):
+            print(json.dumps(result.to_dict(), ensure_ascii=False))
+    finally:
+        verifier.close()
     return 0
 
 

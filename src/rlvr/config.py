@@ -89,7 +89,7 @@ class PromptConfig(Strict):
 
 
 class RewardSpec(Strict):
-    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_answer`, `format`.")
+    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_verifier` (hardened, symbolic), `math_answer`, `format`.")
     function: str | None = doc(None, "A Python callable `module:attr` with TRL's reward signature.")
     weight: float = doc(1.0, "Weight in the summed reward.")
 

@@ -66,8 +66,12 @@ def resolve(spec, task: Task) -> Reward:
         return Reward(spec.name or attr, fn, spec.weight)
     if spec.name == "correct":
         return Reward("correct", task_reward(task), spec.weight)
+    if spec.name == "math_verifier":  # imported here: the verifier package builds on this one
+        from rlvr.verifiers import MathVerifier
+
+        return Reward("math_verifier", MathVerifier(), spec.weight)
     if spec.name not in BUILTIN:
-        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join(BUILTIN)}")
+        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, math_verifier, {', '.join(BUILTIN)}")
     return Reward(spec.name, BUILTIN[spec.name], spec.weight)
 
 

@@ -1,0 +1,118 @@
+"""The math verifier: the labelled set, hedging, hard timeouts, the worker pool and `rlvr verify math`."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from rlvr.verifiers import MathVerifier
+from rlvr.verifiers.pool import WorkerPool
+
+CASES = [json.loads(l) for l in (Path(__file__).parent / "data" / "math_cases.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    v = MathVerifier(timeout_s=2.0)
+    yield v
+    v.close()
+
+
+def test_labelled_set_precision_and_recall(verifier):
+    assert len(CASES) >= 150
+    rewards = [r.reward for r in verifier.verify_batch([(c["completion"], c["answer"]) for c in CASES])]
+    tp = sum(1 for c, r in zip(CASES, rewards) if c["label"] == 1 and r == 1)
+    fp = sum(1 for c, r in zip(CASES, rewards) if c["label"] == 0 and r == 1)
+    fn = sum(1 for c, r in zip(CASES, rewards) if c["label"] == 1 and r != 1)
+    wrong = [(c["completion"][-50:], c["answer"]) for c, r in zip(CASES, rewards) if (r == 1) != (c["label"] == 1)]
+    assert tp / (tp + fp) >= 0.99 and tp / (tp + fn) >= 0.97, wrong
+
+
+@pytest.mark.parametrize("completion, reason", [
+    ("\\boxed{3} or \\boxed{4}", "several different boxed answers"),
+    ("\\boxed{3 \\text{ or } 4}", "hedged with 'or'"),
+    ("\\boxed{}", "empty box"),
+    ("\\boxed{3, 4}", "not equal"),
+])
+def test_hedging_scores_zero_with_a_reason(verifier, completion, reason):
+    r = verifier.verify(completion, "3")
+    assert r.reward == 0.0 and r.reason == reason
+
+
+def test_huge_expression_times_out_to_zero_quickly():
+    v = MathVerifier(timeout_s=0.5)
+    try:
+        start = time.perf_counter()
+        r = v.verify("\\boxed{9^{9^{9^9}}}", "1")
+        assert r.reward == 0.0 and r.reason == "timeout"
+        assert time.perf_counter() - start < 5
+        assert v.verify("\\boxed{2x+2}", "2(x+1)").reward == 1.0  # the pool recovered
+    finally:
+        v.close()
+
+
+def test_details_name_what_was_compared(verifier):
+    r = verifier.verify("<answer>\\frac{6}{8}</answer>", "0.75")
+    assert (r.reward, r.extracted, r.gold, r.method) == (1.0, "\\frac{6}{8}", "0.75", "numeric")
+
+
+def test_as_a_reward_function(verifier):
+    conv = [[{"role": "assistant", "content": "\\boxed{5}"}], "#### 6"]
+    assert verifier(["q", "q"], conv, answer=["5", "5"]) == [1.0, 0.0]
+
+
+def _sleepy(job):
+    if job == "hang":
+        while True:
+            time.sleep(1)
+    if job == "die":
+        os._exit(3)
+    if job == "raise":
+        raise ValueError("bad job")
+    return job * 2
+
+
+def test_pool_kills_overrunning_and_dead_workers_and_keeps_going():
+    with WorkerPool(_sleepy, workers=2, timeout_s=0.5) as pool:
+        start = time.perf_counter()
+        out = pool.map([1, "hang", 2, "die", "raise", 3])
+        assert time.perf_counter() - start < 5
+        assert [o.value for o in out if o.error is None] == [2, 4, 6]
+        assert [o.error for o in out][1] == "timeout"
+        assert out[3].error == "worker died"
+        assert out[4].ok and out[4].error == "ValueError: bad job"
+        assert [o.value for o in pool.map([5, 6])] == [10, 12]
+
+
+def test_cli_verify_math_file_and_single(run_rlvr, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        json.dumps({"completion": "\\boxed{2x+2}", "answer": "2(x+1)"}) + "\n"
+        + json.dumps({"completion": "#### 7", "answer": "8"}) + "\n"
+        + json.dumps({"completion": "The answer is 3.", "answer": "3"}) + "\n"
+    )
+    out = [json.loads(l) for l in run_rlvr("verify", "math", "--file", str(cases)).stdout.splitlines()]
+    assert [o["reward"] for o in out] == [1.0, 0.0, 1.0]
+    single = json.loads(run_rlvr("verify", "math", "--completion", "so \\boxed{0.5}", "--answer", "\\frac{1}{2}").stdout)
+    assert single["reward"] == 1.0 and single["extracted"] == "0.5"
+
+
+def test_cli_verify_bad_line_names_it(run_rlvr, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"completion": "1", "answer": "1"}\n{"completion": "1"\n')
+    proc = run_rlvr("verify", "math", "--file", str(cases), check=False)
+    assert proc.returncode == 1 and f"{cases}:2: bad JSON" in proc.stderr
+
+
+def test_math_verifier_is_a_builtin_reward():
+    from rlvr import config, rewards, tasks
+
+    cfg = config.load(preset="smoke", overrides=["rewards=[{name: math_verifier}]"])
+    reward = rewards.resolve(cfg.rewards[0], tasks.build(cfg.task))
+    try:
+        per, totals = rewards.score([reward], ["q"], ["\\boxed{\\frac{12}{2}}"], [tasks.Example("q", "6")])
+        assert totals == [1.0]
+    finally:
+        reward.fn.close()
