@@ -89,9 +89,12 @@ class PromptConfig(Strict):
 
 
 class RewardSpec(Strict):
-    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_verifier` (hardened, symbolic), `math_answer`, `format`.")
+    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_verifier` (hardened, symbolic), `math_answer`, "
+        "`format`, `language_consistency`, `overlong_penalty`, `cosine_length` (wraps `correct`).")
     function: str | None = doc(None, "A Python callable `module:attr` with TRL's reward signature.")
     weight: float = doc(1.0, "Weight in the summed reward.")
+    args: dict = doc({}, "Keyword arguments for built-in reward factories: `language_consistency` (script), "
+                     "`overlong_penalty` (max_tokens, buffer_tokens), `cosine_length` (max_tokens, ...).")
 
     @model_validator(mode="after")
     def _one_source(self):

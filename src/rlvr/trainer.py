@@ -70,7 +70,8 @@ def rollout(generator, tokenizer, cfg, examples: list[Example], step: int) -> Ge
 
 def reward(reward_fns, task, examples: list[Example], gen: Generation, step: int, n: int) -> Rollouts:
     rows = [ex for ex in examples for _ in range(n)]
-    per_reward, totals = rewards_mod.score(reward_fns, [ex.question for ex in rows], gen.texts, rows)
+    ids = [[t for t, m in zip(row, mask) if m] for row, mask in zip(gen.completion_ids.tolist(), gen.completion_mask.tolist())]
+    per_reward, totals = rewards_mod.score(reward_fns, [ex.question for ex in rows], gen.texts, rows, ids)
     correct = torch.tensor([float(task.check(t, ex).correct) for t, ex in zip(gen.texts, rows)])
     return Rollouts(step, rows, gen, per_reward, torch.tensor(totals, dtype=torch.float32), correct)
 

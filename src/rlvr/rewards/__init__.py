@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from rlvr.rewards import shaping
 from rlvr.rewards.format import r1_format
 from rlvr.rewards.math_answer import check_answer, completion_text
 from rlvr.tasks import Example, Task
@@ -41,7 +42,7 @@ def math_answer(prompts, completions, answer, **_) -> list[float]:
 def task_reward(task: Task) -> RewardFn:
     """1.0 if the task's own checker accepts the completion (its accuracy), else 0.0."""
 
-    def correct(prompts, completions, answer, **columns) -> list[float]:
+    def correct(prompts, completions, answer, completion_ids=None, **columns) -> list[float]:
         keys = list(columns)
         out = []
         for i, (q, c, a) in enumerate(zip(prompts, completions, answer)):
@@ -53,6 +54,13 @@ def task_reward(task: Task) -> RewardFn:
 
 
 BUILTIN: dict[str, RewardFn] = {"math_answer": math_answer, "format": r1_format}
+
+# Rewards built from config `args` (and the task, for those that wrap its checker).
+FACTORIES = {
+    "language_consistency": lambda task, **kw: shaping.language_consistency(**kw),
+    "overlong_penalty": lambda task, **kw: shaping.overlong_penalty(**kw),
+    "cosine_length": lambda task, **kw: shaping.cosine_length(task_reward(task), **kw),
+}
 
 
 def resolve(spec, task: Task) -> Reward:
@@ -66,12 +74,18 @@ def resolve(spec, task: Task) -> Reward:
         return Reward(spec.name or attr, fn, spec.weight)
     if spec.name == "correct":
         return Reward("correct", task_reward(task), spec.weight)
+    if spec.name in FACTORIES:
+        try:
+            fn = FACTORIES[spec.name](task, **spec.args)
+        except TypeError as e:
+            raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
+        return Reward(spec.name, fn, spec.weight)
     if spec.name == "math_verifier":  # imported here: the verifier package builds on this one
         from rlvr.verifiers import MathVerifier
 
         return Reward("math_verifier", MathVerifier(), spec.weight)
     if spec.name not in BUILTIN:
-        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, math_verifier, {', '.join(BUILTIN)}")
+        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, math_verifier, {', '.join([*BUILTIN, *FACTORIES])}")
     return Reward(spec.name, BUILTIN[spec.name], spec.weight)
 
 
@@ -83,10 +97,14 @@ def columns_of(examples: Sequence[Example]) -> dict[str, list]:
 
 
 def score(
-    rewards: Sequence[Reward], questions: list[str], completions: list[str], examples: Sequence[Example]
+    rewards: Sequence[Reward], questions: list[str], completions: list[str], examples: Sequence[Example],
+    completion_ids: list[list[int]] | None = None,
 ) -> tuple[dict[str, list[float]], list[float]]:
-    """Run every reward on the batch: ({name: values, NaN where None}, weighted totals)."""
+    """Run every reward on the batch: ({name: values, NaN where None}, weighted totals).
+    `completion_ids` (token ids without padding) is passed as a column when given, as TRL does."""
     columns = columns_of(examples)
+    if completion_ids is not None:
+        columns["completion_ids"] = completion_ids
     per_fn: dict[str, list[float]] = {}
     for r in rewards:
         try:
