@@ -14,6 +14,7 @@ Everything random in a step is seeded from (seed, step), so a resumed run replay
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 import time
@@ -263,7 +264,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         return result
 
     evals: dict[int, dict] = {}
-    stop = _StopRequest(console)
+    stop = _StopRequest()
     try:
         with stop:
             if start == 0 and cfg.eval.at_start:
@@ -311,14 +312,16 @@ class _StopRequest:
 
     Stopping only at step boundaries means a checkpoint never holds a half-applied optimizer step."""
 
-    def __init__(self, console):
-        self.console, self.requested, self.previous = console, False, {}
+    def __init__(self):
+        self.requested, self.previous = False, {}
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self.console.print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort without saving)")
+        # Only a raw write here: the handler can run in the middle of any Python code, an import included,
+        # and printing through rich from there can re-enter a half-initialised module.
+        os.write(2, b"\nstopping after this step to save a checkpoint (Ctrl-C again to abort without saving)\n")
 
     def __enter__(self):
         if _main_thread():
