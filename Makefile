@@ -4,10 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
+APT := $(if $(filter 0,$(shell id -u)),apt-get,sudo -n apt-get)
 
 .PHONY: setup demo test smoke bench clean
 
 $(STAMP): pyproject.toml
+	# bubblewrap sandboxes untrusted code for the code verifier; without it the sandbox has fewer protections
+	command -v bwrap >/dev/null || $(APT) install -y -q bubblewrap || ($(APT) update -q && $(APT) install -y -q bubblewrap) \
+		|| echo "warning: bubblewrap not installed; the code sandbox falls back to rlimits only (see README)"
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: its CPU wheel is on local disk here; an unpinned torch pulls a multi-GB CUDA build
