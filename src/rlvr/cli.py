@@ -28,11 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. eval.samples=16")
 
     v = sub.add_parser("verify", help="run a verifier on cases: one JSON result per input line, in order")
-    v.add_argument("kind", choices=["math"], help="which verifier")
-    v.add_argument("--file", help="JSONL cases ({\"completion\": …, \"answer\": …} per line); - for stdin")
+    v.add_argument("kind", choices=["math", "code"], help="which verifier")
+    v.add_argument("--file", help="JSONL cases, one per line: math {completion, answer}, code {completion, tests}; - for stdin")
     v.add_argument("--completion", help="a single completion to check")
-    v.add_argument("--answer", help="the gold answer for --completion")
-    v.add_argument("--timeout", type=float, default=2.0, help="hard limit per symbolic comparison, seconds")
+    v.add_argument("--answer", help="math: the gold answer for --completion")
+    v.add_argument("--tests", help="code: the tests for --completion, as JSON")
+    v.add_argument("--timeout", type=float, default=None, help="hard wall-clock limit per check or program run, seconds")
 
     c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
     c.add_argument("--preset")
@@ -84,22 +85,34 @@ def read_cases(path: str, required: tuple[str, ...]) -> list[dict]:
 
 
 def cmd_verify(args) -> int:
-    from rlvr.verifiers import MathVerifier
+    from rlvr.verifiers import CodeVerifier, MathVerifier
+    from rlvr.verifiers.sandbox import Limits
 
-    if args.file is not None and (args.completion is not None or args.answer is not None):
-        raise config_mod.ConfigError("give either --file or --completion/--answer, not both")
-    if args.file:
-        cases = read_cases(args.file, ("completion", "answer"))
-    elif args.completion is not None and args.answer is not None:
-        cases = [{"completion": args.completion, "answer": args.answer}]
+    reference = "answer" if args.kind == "math" else "tests"
+    given = getattr(args, reference)
+    if args.file is not None and (args.completion is not None or given is not None):
+        raise config_mod.ConfigError(f"give either --file or --completion/--{reference}, not both")
+    if args.file is not None:
+        cases = read_cases(args.file, ("completion", reference))
+    elif args.completion is not None and given is not None:
+        try:
+            value = given if args.kind == "math" else json.loads(given)
+        except json.JSONDecodeError as e:
+            raise config_mod.ConfigError(f"--tests is not valid JSON: {e.msg}") from None
+        cases = [{"completion": args.completion, reference: value}]
     else:
-        raise config_mod.ConfigError("give --file CASES.jsonl, or --completion TEXT --answer GOLD")
-    verifier = MathVerifier(timeout_s=args.timeout)
-    try:
-        for result in verifier.verify_batch([(c["completion"], c["answer"]) for c in cases]):
-            print(json.dumps(result.to_dict(), ensure_ascii=False))
-    finally:
-        verifier.close()
+        raise config_mod.ConfigError(f"give --file CASES.jsonl, or --completion TEXT --{reference} ...")
+    if args.kind == "math":
+        verifier = MathVerifier(**({"timeout_s": args.timeout} if args.timeout else {}))
+        try:
+            results = verifier.verify_batch([(c["completion"], c["answer"]) for c in cases])
+        finally:
+            verifier.close()
+    else:
+        limits = Limits(wall_s=args.timeout) if args.timeout else Limits()
+        results = CodeVerifier(limits=limits).verify_batch([(c["completion"], c["tests"]) for c in cases])
+    for result in results:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
     return 0
 
 

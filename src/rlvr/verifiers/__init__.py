@@ -5,6 +5,7 @@ pair, and states its threat model in its module docstring. Slow or untrusted wor
 killed at a hard wall-clock limit (`pool.WorkerPool`).
 """
 
+from rlvr.verifiers.code import CodeResult, CodeVerifier
 from rlvr.verifiers.math import MathResult, MathVerifier
 
-__all__ = ["MathResult", "MathVerifier"]
+__all__ = ["CodeResult", "CodeVerifier", "MathResult", "MathVerifier"]

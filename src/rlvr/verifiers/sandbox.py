@@ -34,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 
 NOBODY = 65534
+_BUSY = b"Resource temporarily unavailable"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,18 @@ class Sandbox:
 
     def run(self, argv: list[str], *, files: dict[str, str] | None = None, stdin: bytes = b"") -> RunResult:
         """Run argv in a fresh work folder holding `files`; stdin is fed from a file, never a pipe."""
+        for attempt in range(8):
+            result = self._run_once(argv, files=files, stdin=stdin)
+            # Namespaces and processes of runs that just ended are released asynchronously, and the sandbox
+            # uid's process limit is shared by concurrent runs: bubblewrap's own clone/fork can fail for a
+            # moment (EAGAIN) before the program starts. That is not the program's failure: try again.
+            busy = result.stderr.startswith(b"bwrap: ") and _BUSY in result.stderr.split(b"\n", 1)[0]
+            if not (self.isolated and result.returncode == 1 and busy):
+                return result
+            time.sleep(0.02 * 2**attempt)
+        return result
+
+    def _run_once(self, argv: list[str], *, files: dict[str, str] | None, stdin: bytes) -> RunResult:
         base = Path(tempfile.mkdtemp(prefix="rlvr-sandbox-"))
         work, io_dir = base / "work", base / "io"
         work.mkdir()

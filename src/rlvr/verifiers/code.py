@@ -1,0 +1,259 @@
+"""Code verifier: run the completion's program against unit tests in the sandbox; reward = fraction passed.
+
+Threat model: the program is hostile (see sandbox.py for what the process can do). Beyond the sandbox:
+  - expected outputs never enter the sandbox. stdin/stdout tests compare the program's output outside;
+    call-based tests send only the arguments in, and a harness reports the return values, which are
+    compared outside. A program that exits early (`sys.exit(0)`, `os._exit(0)`, `SystemExit`, atexit
+    hooks), patches builtins or prints forged result lines cannot know the expected values, and a missing
+    or duplicated result fails its test;
+  - return values must be plain JSON data (int, float, str, bool, None, lists, dicts), checked with the
+    exact `type`, so objects whose `__eq__` is always true fail;
+  - assert-style tests (HumanEval's `check(candidate)`) whose statements are all
+    `assert candidate(<literals>) == <literal>` are converted to call-based tests outside the sandbox.
+    Any other check runs inside the sandbox, and passes only if the harness prints a per-run random token
+    after `check` returns. That token is read from stdin before the candidate's code is loaded, so only a
+    program that digs through its own interpreter's memory could forge it: a weaker guarantee, reported in
+    the result's `mode`.
+Python only for now; `language` selects the runner so others can be added.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from rlvr.rewards.math_answer import completion_text
+from rlvr.verifiers.sandbox import Limits, Sandbox, sandbox_python
+
+_FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
+MARK = "@@rlvr-result@@ "
+
+# Runs inside the sandbox, before the candidate's code: references it needs later, and the plain-data
+# check (exact types, so subclasses and objects with a forged __eq__ are refused).
+PRELUDE = r'''
+import json, sys
+_type, _print, _dumps, _all = type, print, json.dumps, all
+_PLAIN = (int, float, str, bool, type(None))
+def _plain(x, depth=0):
+    t = _type(x)
+    if t in _PLAIN:
+        return True
+    if depth > 20:
+        return False
+    if t in (list, tuple, set, frozenset):
+        return _all(_plain(v, depth + 1) for v in x)
+    if t is dict:
+        return _all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in x.items())
+    return False
+'''
+
+CALL_HARNESS = PRELUDE + r'''
+_args = json.load(open("args.json"))
+_ns = {"__name__": "solution"}
+exec(compile(open("solution.py").read(), "solution.py", "exec"), _ns)
+_fn = _ns.get(ENTRY)
+for _i, _a in enumerate(_args):
+    try:
+        _v = _fn(*_a)
+        _out = {"i": _i, "v": _v} if _plain(_v) and _type(_v) not in (set, frozenset) else {"i": _i, "error": "non-plain return value"}
+        _line = MARK + _dumps(_out)
+    except BaseException as _e:
+        _line = MARK + _dumps({"i": _i, "error": _type(_e).__name__})
+    _print(_line, flush=True)
+'''
+
+CHECK_HARNESS = r'''
+import sys
+_token = sys.stdin.readline().strip()
+sys.stdin.close()
+''' + PRELUDE + r'''
+_ns = {"__name__": "solution"}
+exec(compile(open("solution.py").read(), "solution.py", "exec"), _ns)
+exec(compile(open("tests.py").read(), "tests.py", "exec"), _ns)  # HumanEval's tests use the prompt's helpers
+_candidate = _ns[ENTRY]
+def _guarded(*a, **k):
+    v = _candidate(*a, **k)
+    if not _plain(v):
+        raise TypeError("non-plain return value")
+    return v
+_ns["check"](_guarded)
+_print(MARK + _token, flush=True)
+'''
+
+
+@dataclass
+class CodeResult:
+    reward: float
+    passed: int
+    total: int
+    mode: str  # stdio, call, assert-converted, assert-in-sandbox
+    isolated: bool  # bubblewrap ran (False: rlimits-only fallback)
+    seconds: float
+    tests: list = field(default_factory=list)  # per test: {"ok": bool, "error": ...}
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def extract_program(text: str) -> str:
+    """The last fenced code block, or the whole text when there is none."""
+    blocks = _FENCE.findall(text)
+    return blocks[-1][1] if blocks else text
+
+
+def normalize_output(s: str) -> str:
+    lines = [line.rstrip() for line in s.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def same_value(got, expected) -> bool:
+    if isinstance(expected, tuple):
+        expected = list(expected)
+    if type(got) is bool or type(expected) is bool:
+        return type(got) is type(expected) and got == expected
+    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
+        if isinstance(got, float) or isinstance(expected, float):
+            return math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
+        return got == expected
+    if isinstance(got, list) and isinstance(expected, list):
+        return len(got) == len(expected) and all(same_value(g, e) for g, e in zip(got, expected))
+    if isinstance(got, dict) and isinstance(expected, dict):
+        return got.keys() == expected.keys() and all(same_value(got[k], expected[k]) for k in got)
+    return type(got) is type(expected) and got == expected
+
+
+def convert_asserts(test_code: str, entry_point: str) -> list[dict] | None:
+    """`def check(candidate): assert candidate(1, 2) == 3 ...` -> [{"args": [1, 2], "expected": 3}, ...];
+    None unless every statement of check is such an assert with literal arguments and result."""
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError:
+        return None
+    check = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"), None)
+    if check is None or not check.args.args:
+        return None
+    name = check.args.args[0].arg
+    tests = []
+    for stmt in check.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue  # a docstring
+        if not (isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Compare) and len(stmt.test.ops) == 1
+                and isinstance(stmt.test.ops[0], ast.Eq)):
+            return None
+        call, expected = stmt.test.left, stmt.test.comparators[0]
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name and not call.keywords):
+            return None
+        try:
+            args = [ast.literal_eval(a) for a in call.args]
+            value = ast.literal_eval(expected)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+        if not all(_jsonable(a) for a in args) or not _jsonable(value):
+            return None
+        tests.append({"args": args, "expected": value})
+    return tests or None
+
+
+def _jsonable(x) -> bool:
+    try:
+        return json.loads(json.dumps(x)) is not None or x is None
+    except (TypeError, ValueError):
+        return False
+
+
+class CodeVerifier:
+    """Usable as a reward (`fn(prompts, completions, tests, **_)`) and directly (`verify`)."""
+
+    __name__ = "code_verifier"
+
+    def __init__(self, *, limits: Limits = Limits(), all_or_nothing: bool = False, workers: int = 2,
+                 use_bwrap: bool | None = None):
+        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap)
+        self.all_or_nothing, self.workers = all_or_nothing, workers
+        self.python = sandbox_python()
+
+    def verify(self, completion, tests: dict) -> CodeResult:
+        start = time.perf_counter()
+        program = extract_program(completion_text(completion) or "")
+        language = tests.get("language", "python")
+        if language != "python":
+            return CodeResult(0.0, 0, 0, "none", self.sandbox.isolated, 0.0, reason=f"unsupported language {language!r}")
+        if "test_code" in tests:
+            converted = convert_asserts(tests["test_code"], tests["entry_point"])
+            if converted is not None:
+                outcomes, mode = self._call(program, tests["entry_point"], converted), "assert-converted"
+            else:
+                outcomes, mode = self._check_in_sandbox(program, tests["test_code"], tests["entry_point"]), "assert-in-sandbox"
+        elif "entry_point" in tests:
+            outcomes, mode = self._call(program, tests["entry_point"], tests["tests"]), "call"
+        else:
+            outcomes, mode = self._stdio(program, tests["tests"]), "stdio"
+        passed, total = sum(o["ok"] for o in outcomes), len(outcomes)
+        fraction = passed / total if total else 0.0
+        reward = float(passed == total and total > 0) if self.all_or_nothing else fraction
+        return CodeResult(reward, passed, total, mode, self.sandbox.isolated, time.perf_counter() - start, outcomes)
+
+    def verify_batch(self, pairs) -> list[CodeResult]:
+        with ThreadPoolExecutor(self.workers) as pool:  # each run is a subprocess: threads just wait
+            return list(pool.map(lambda p: self.verify(*p), pairs))
+
+    def __call__(self, prompts, completions, tests, **_) -> list[float]:
+        return [r.reward for r in self.verify_batch(list(zip(completions, tests)))]
+
+    # ------------------------------------------------------------------ formats
+
+    def _stdio(self, program: str, tests: list[dict]) -> list[dict]:
+        out = []
+        for t in tests:
+            r = self.sandbox.run([self.python, "-I", "solution.py"], files={"solution.py": program},
+                                 stdin=str(t["input"]).encode())
+            if r.timed_out:
+                out.append({"ok": False, "error": "timeout"})
+                continue
+            got = normalize_output(r.stdout.decode("utf-8", errors="replace"))
+            ok = r.returncode == 0 and got == normalize_output(str(t["output"]))
+            out.append({"ok": ok, "error": None if ok else ("exit %s" % r.returncode if r.returncode else "wrong output")})
+        return out
+
+    def _call(self, program: str, entry_point: str, tests: list[dict]) -> list[dict]:
+        harness = CALL_HARNESS.replace("ENTRY", repr(entry_point)).replace("MARK", repr(MARK))
+        files = {"harness.py": harness, "solution.py": program, "args.json": json.dumps([t["args"] for t in tests])}
+        r = self.sandbox.run([self.python, "-I", "harness.py"], files=files)
+        results: dict[int, list] = {}
+        for line in r.stdout.decode("utf-8", errors="replace").split("\n"):
+            if line.startswith(MARK):
+                try:
+                    rec = json.loads(line[len(MARK):])
+                    results.setdefault(int(rec["i"]), []).append(rec)
+                except (ValueError, KeyError, TypeError):
+                    continue
+        out = []
+        for i, t in enumerate(tests):
+            recs = results.get(i, [])
+            if len(recs) != 1:  # missing (exited early, timed out) or forged duplicates
+                out.append({"ok": False, "error": "timeout" if r.timed_out and not recs else ("no result" if not recs else "duplicate results")})
+            elif "error" in recs[0]:
+                out.append({"ok": False, "error": recs[0]["error"]})
+            else:
+                ok = same_value(recs[0]["v"], t["expected"])
+                out.append({"ok": ok, "error": None if ok else "wrong value"})
+        return out
+
+    def _check_in_sandbox(self, program: str, test_code: str, entry_point: str) -> list[dict]:
+        token = secrets.token_hex(16)
+        harness = CHECK_HARNESS.replace("ENTRY", repr(entry_point)).replace("MARK", repr(MARK))
+        r = self.sandbox.run([self.python, "-I", "harness.py"],
+                             files={"harness.py": harness, "solution.py": program, "tests.py": test_code},
+                             stdin=(token + "\n").encode())
+        lines = [line for line in r.stdout.decode("utf-8", errors="replace").split("\n") if line.startswith(MARK)]
+        ok = r.returncode == 0 and not r.timed_out and lines == [MARK + token]
+        return [{"ok": ok, "error": None if ok else ("timeout" if r.timed_out else "check failed")}]

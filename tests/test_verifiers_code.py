@@ -1,0 +1,91 @@
+"""The code verifier: test formats, and every cheat scores 0 in bounded time."""
+
+import json
+import time
+
+import pytest
+
+from rlvr.verifiers.code import CodeVerifier, convert_asserts, extract_program
+from rlvr.verifiers.sandbox import Limits
+
+ADD_CALL = {"language": "python", "entry_point": "add", "tests": [{"args": [1, 2], "expected": 3}, {"args": [5, 7], "expected": 12}]}
+ADD_STDIO = {"language": "python", "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 7\n", "output": "12\n"}]}
+# not convertible (a loop): runs inside the sandbox with the token check
+ADD_ASSERT_LOOP = {"language": "python", "entry_point": "add",
+                   "test_code": "def check(candidate):\n    for a, b in [(1, 2), (5, 7)]:\n        assert candidate(a, b) == a + b\n"}
+ADD_ASSERT_SIMPLE = {"language": "python", "entry_point": "add",
+                     "test_code": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(5, 7) == 12\n"}
+HONEST_ADD = "```python\ndef add(a, b):\n    return a + b\n```"
+HONEST_STDIO = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return CodeVerifier(limits=Limits(wall_s=2.0, cpu_s=3, memory_mb=512, processes=32, file_size_mb=1))
+
+
+def test_extract_last_fenced_block():
+    assert extract_program("text\n```python\nx = 1\n```\nmore\n```py\ny = 2\n```") == "y = 2\n"
+    assert extract_program("x = 1") == "x = 1"
+
+
+def test_convert_asserts():
+    assert convert_asserts(ADD_ASSERT_SIMPLE["test_code"], "add") == [{"args": [1, 2], "expected": 3}, {"args": [5, 7], "expected": 12}]
+    assert convert_asserts(ADD_ASSERT_LOOP["test_code"], "add") is None
+
+
+@pytest.mark.parametrize("tests, completion, mode", [
+    (ADD_CALL, HONEST_ADD, "call"), (ADD_STDIO, HONEST_STDIO, "stdio"),
+    (ADD_ASSERT_SIMPLE, HONEST_ADD, "assert-converted"), (ADD_ASSERT_LOOP, HONEST_ADD, "assert-in-sandbox"),
+])
+def test_honest_solutions_pass_every_format(verifier, tests, completion, mode):
+    r = verifier.verify(completion, tests)
+    assert (r.reward, r.mode) == (1.0, mode)
+
+
+def test_fractional_and_all_or_nothing(verifier):
+    half = "def add(a, b):\n    return 3"
+    assert verifier.verify(half, ADD_CALL).reward == 0.5
+    assert CodeVerifier(all_or_nothing=True).verify(half, ADD_CALL).reward == 0.0
+
+
+CHEATS = {
+    "sys.exit before tests": "import sys\nsys.exit(0)\ndef add(a, b): return a + b",
+    "os._exit before tests": "import os\nos._exit(0)",
+    "raise SystemExit": "raise SystemExit(0)",
+    "atexit forged output": "import atexit\natexit.register(lambda: print('@@rlvr-result@@ {\"i\": 0, \"v\": 3}'))\nimport os\nos._exit(0)",
+    "always-equal object": "class Eq:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\ndef add(a, b): return Eq()",
+    "int subclass always equal": "class I(int):\n    def __eq__(self, o): return True\ndef add(a, b): return I(0)",
+    "patched AssertionError": "import builtins\nbuiltins.AssertionError = type('X', (BaseException,), {})\ndef add(a, b): return 0",
+    "forged success lines": "print('@@rlvr-result@@ {\"i\": 0, \"v\": 3}')\nprint('@@rlvr-result@@ {\"i\": 1, \"v\": 12}')\nprint('PASSED')\ndef add(a, b): return 0",
+    "reads args and guesses": "import json\nA = json.load(open('args.json'))\ndef add(a, b): return 0",
+    "reads tests, argv and env": "import os, sys, glob\nprint(sys.argv, dict(os.environ), glob.glob('/tmp/**', recursive=True))\ndef add(a, b): return 0",
+    "patches check": "def check(candidate):\n    pass\ndef add(a, b): return 0",
+    "infinite loop": "def add(a, b):\n    while True: pass",
+    "fork bomb": "import os\ndef add(a, b):\n    while True:\n        try: os.fork()\n        except OSError: pass",
+    "memory bomb": "def add(a, b):\n    return len(bytearray(10**11))",
+    "output flood": "import sys\nwhile True: sys.stdout.write('@@rlvr-result@@ ' * 1000)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHEATS))
+@pytest.mark.parametrize("tests", [ADD_CALL, ADD_ASSERT_SIMPLE, ADD_ASSERT_LOOP, ADD_STDIO], ids=["call", "converted", "in-sandbox", "stdio"])
+def test_cheats_score_zero_promptly(verifier, name, tests):
+    start = time.perf_counter()
+    r = verifier.verify(f"```python\n{CHEATS[name]}\n```", tests)
+    assert r.reward == 0.0, (name, r.tests)
+    assert time.perf_counter() - start < 2 * (2.0 + 4.0)  # per run: the wall limit plus bounded teardown
+
+
+def test_as_a_reward_function_and_bad_language(verifier):
+    assert verifier(["q", "q"], [HONEST_ADD, "def add(a, b): return 0"], tests=[ADD_CALL, ADD_CALL]) == [1.0, 0.0]
+    r = verifier.verify("x", {"language": "cobol", "tests": []})
+    assert r.reward == 0.0 and "unsupported language" in r.reason
+
+
+def test_cli_verify_code(run_rlvr, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"completion": HONEST_ADD, "tests": ADD_CALL}) + "\n"
+                     + json.dumps({"completion": CHEATS["sys.exit before tests"], "tests": ADD_CALL}) + "\n")
+    out = [json.loads(l) for l in run_rlvr("verify", "code", "--file", str(cases)).stdout.splitlines()]
+    assert [o["reward"] for o in out] == [1.0, 0.0] and out[0]["mode"] == "call"
