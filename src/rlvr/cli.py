@@ -67,20 +67,14 @@ def cmd_config(args) -> int:
 
 def read_cases(path: str, required: tuple[str, ...]) -> list[dict]:
     """JSONL cases; a bad line fails naming the file and line, before anything is verified."""
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    from rlvr.tasks.jsonl import iter_objects
+
     cases = []
-    with stream:
-        for lineno, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                case = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: bad JSON ({e.msg} at column {e.colno})") from None
-            missing = [k for k in required if not isinstance(case, dict) or k not in case]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: missing field {missing[0]!r}")
-            cases.append(case)
+    for where, case in iter_objects(path):
+        missing = [k for k in required if k not in case]
+        if missing:
+            raise ValueError(f"{where}: missing field {missing[0]!r}")
+        cases.append(case)
     return cases
 
 

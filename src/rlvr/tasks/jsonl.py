@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 from rlvr.rewards.math_answer import check_answer
@@ -21,15 +22,19 @@ class DatasetError(ValueError):
     pass
 
 
-def read_jsonl(path: str | Path) -> list[Example]:
-    """Parse a JSONL file into Examples; any bad row fails with the file and line number."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path}: file not found")
-    examples = []
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where = f"{path}:{lineno}"
+def iter_objects(path: str | Path):
+    """Yield ("file:line", object) for each non-blank line of a JSONL file ("-": stdin). Invalid UTF-8, bad
+    JSON or a line that is not an object fails with the file and line number."""
+    if str(path) == "-":
+        stream, name = sys.stdin.buffer, "<stdin>"
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise DatasetError(f"{path}: file not found")
+        stream, name = path.open("rb"), str(path)
+    with stream:
+        for lineno, raw in enumerate(stream, start=1):
+            where = f"{name}:{lineno}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -42,17 +47,24 @@ def read_jsonl(path: str | Path) -> list[Example]:
                 raise DatasetError(f"{where}: bad JSON ({e.msg} at column {e.colno})") from None
             if not isinstance(row, dict):
                 raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            prompt_field = next((k for k in PROMPT_FIELDS if k in row), None)
-            if prompt_field is None:
-                raise DatasetError(f"{where}: missing field 'prompt' or 'question'")
-            if "answer" not in row or row["answer"] is None or str(row["answer"]).strip() == "":
-                raise DatasetError(f"{where}: missing field 'answer'")
-            question = row[prompt_field]
-            if not isinstance(question, str) or not question.strip():
-                raise DatasetError(f"{where}: field {prompt_field!r} must be a non-empty string")
-            answer = gold_answer(str(row["answer"]))
-            columns = {k: v for k, v in row.items() if k not in (prompt_field, "answer")}
-            examples.append(Example(question=question, answer=answer, columns=columns))
+            yield where, row
+
+
+def read_jsonl(path: str | Path) -> list[Example]:
+    """Parse a JSONL file into Examples; any bad row fails with the file and line number."""
+    examples = []
+    for where, row in iter_objects(path):
+        prompt_field = next((k for k in PROMPT_FIELDS if k in row), None)
+        if prompt_field is None:
+            raise DatasetError(f"{where}: missing field 'prompt' or 'question'")
+        if "answer" not in row or row["answer"] is None or str(row["answer"]).strip() == "":
+            raise DatasetError(f"{where}: missing field 'answer'")
+        question = row[prompt_field]
+        if not isinstance(question, str) or not question.strip():
+            raise DatasetError(f"{where}: field {prompt_field!r} must be a non-empty string")
+        answer = gold_answer(str(row["answer"]))
+        columns = {k: v for k, v in row.items() if k not in (prompt_field, "answer")}
+        examples.append(Example(question=question, answer=answer, columns=columns))
     if not examples:
         raise DatasetError(f"{path}: no rows")
     return examples
