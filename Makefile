@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# bubblewrap sandboxes untrusted code for the code verifier; without it the sandbox has fewer protections
 	command -v bwrap >/dev/null || $(APT) install -y -q bubblewrap || ($(APT) update -q && $(APT) install -y -q bubblewrap) \
 		|| echo "warning: bubblewrap not installed; the code sandbox falls back to rlimits only (see README)"
+	# Coq's coqc checks proofs for the proof verifier; without it those tests skip
+	command -v coqc >/dev/null || $(APT) install -y -q coq || ($(APT) update -q && $(APT) install -y -q coq) \
+		|| echo "warning: coq not installed; the proof verifier reports it unavailable"
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: its CPU wheel is on local disk here; an unpinned torch pulls a multi-GB CUDA build

@@ -28,11 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. eval.samples=16")
 
     v = sub.add_parser("verify", help="run a verifier on cases: one JSON result per input line, in order")
-    v.add_argument("kind", choices=["math", "code"], help="which verifier")
+    v.add_argument("kind", choices=["math", "code", "proof"], help="which verifier")
     v.add_argument("--file", help="JSONL cases, one per line: math {completion, answer}, code {completion, tests}; - for stdin")
     v.add_argument("--completion", help="a single completion to check")
     v.add_argument("--answer", help="math: the gold answer for --completion")
     v.add_argument("--tests", help="code: the tests for --completion, as JSON")
+    v.add_argument("--statement", help="proof: the theorem statement for --completion")
+    v.add_argument("--list", action="store_true", help="proof: list the provers found on this machine")
     v.add_argument("--timeout", type=float, default=None, help="hard wall-clock limit per check or program run, seconds")
 
     c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
@@ -82,7 +84,14 @@ def cmd_verify(args) -> int:
     from rlvr.verifiers import CodeVerifier, MathVerifier
     from rlvr.verifiers.sandbox import Limits
 
-    reference = "answer" if args.kind == "math" else "tests"
+    from rlvr.verifiers import ProofVerifier
+    from rlvr.verifiers.proof import available
+
+    if args.kind == "proof" and args.list:
+        for prover, exe in available().items():
+            print(f"{prover}: {exe or 'not available'}")
+        return 0
+    reference = {"math": "answer", "code": "tests", "proof": "statement"}[args.kind]
     given = getattr(args, reference)
     if args.file is not None and (args.completion is not None or given is not None):
         raise config_mod.ConfigError(f"give either --file or --completion/--{reference}, not both")
@@ -90,7 +99,7 @@ def cmd_verify(args) -> int:
         cases = read_cases(args.file, ("completion", reference))
     elif args.completion is not None and given is not None:
         try:
-            value = given if args.kind == "math" else json.loads(given)
+            value = json.loads(given) if args.kind == "code" else given
         except json.JSONDecodeError as e:
             raise config_mod.ConfigError(f"--tests is not valid JSON: {e.msg}") from None
         cases = [{"completion": args.completion, reference: value}]
@@ -102,9 +111,14 @@ def cmd_verify(args) -> int:
             results = verifier.verify_batch([(c["completion"], c["answer"]) for c in cases])
         finally:
             verifier.close()
-    else:
+    elif args.kind == "code":
         limits = Limits(wall_s=args.timeout) if args.timeout else Limits()
         results = CodeVerifier(limits=limits).verify_batch([(c["completion"], c["tests"]) for c in cases])
+    else:
+        verifier = ProofVerifier(**({"limits": Limits(wall_s=args.timeout, cpu_s=int(args.timeout) + 1, memory_mb=2048)}
+                                    if args.timeout else {}))
+        results = [verifier.verify(c["completion"], c["statement"], preamble=c.get("preamble", ""),
+                                   prover=c.get("prover", "coq")) for c in cases]
     for result in results:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     return 0

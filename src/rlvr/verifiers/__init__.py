@@ -7,5 +7,6 @@ killed at a hard wall-clock limit (`pool.WorkerPool`).
 
 from rlvr.verifiers.code import CodeResult, CodeVerifier
 from rlvr.verifiers.math import MathResult, MathVerifier
+from rlvr.verifiers.proof import ProofResult, ProofVerifier
 
-__all__ = ["CodeResult", "CodeVerifier", "MathResult", "MathVerifier"]
+__all__ = ["CodeResult", "CodeVerifier", "MathResult", "MathVerifier", "ProofResult", "ProofVerifier"]

@@ -1,0 +1,122 @@
+"""Proof verifier: a real proof checker (Coq's `coqc`) decides; reward 1 only for a closed proof of exactly
+the stated theorem.
+
+Threat model: the proof script is written by a policy optimised to make `coqc` accept something. The task
+fixes the statement (`Theorem name binders : type.`); the completion supplies the script (the last fenced
+coq block, or the text), from `Proof.` on. Defences:
+  - the stated type is elaborated into a goal definition under a per-check random name before the
+    completion's text, so the completion can neither know nor redefine it;
+  - a second, separate `coqc` run loads the compiled candidate and checks `NAME : goal` (same name,
+    convertible type: `Abort` followed by an easier statement under the same name fails here) and
+    `Print Assumptions NAME`, which must be "Closed under the global context": `Admitted`, new `Axiom` /
+    `Parameter` / `Hypothesis` / `Variable` used by the proof, and disabled guard, positivity or universe
+    checking all show up there. The candidate's own output can never be mistaken for the check's;
+  - both runs happen in the sandbox (sandbox.py) with a wall-clock limit; a timeout scores 0.
+Lean 4 is not implemented yet; `available()` reports which provers this machine has.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass
+
+from rlvr.rewards.math_answer import completion_text
+from rlvr.verifiers.sandbox import Limits, Sandbox
+
+_FENCE = re.compile(r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```", re.DOTALL)
+_STATEMENT = re.compile(r"^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\s+([A-Za-z_][\w']*)(.*)\.\s*$", re.DOTALL)
+CLOSED = "Closed under the global context"
+
+
+@dataclass
+class ProofResult:
+    reward: float
+    prover: str
+    accepted: bool  # the candidate file compiled
+    closed: bool  # Print Assumptions: no axioms, no disabled checks
+    same_statement: bool
+    seconds: float
+    message: str = ""  # the checker's complaint, trimmed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def available() -> dict[str, str | None]:
+    """Prover name -> the executable found on PATH (None: missing, or not supported yet)."""
+    return {"coq": shutil.which("coqc"), "lean": None}
+
+
+def extract_script(text: str) -> str:
+    """The last fenced coq block (or the text), from its first `Proof.` on when it restates the theorem."""
+    blocks = _FENCE.findall(text)
+    script = blocks[-1] if blocks else text
+    restated = re.search(r"^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\b", script, re.MULTILINE)
+    proof = re.search(r"\bProof\b", script)
+    if restated and proof and restated.start() < proof.start():
+        script = script[proof.start():]
+    return script
+
+
+def parse_statement(statement: str) -> tuple[str, str]:
+    """`Theorem name (n : nat) : P n.` -> ("name", "forall (n : nat), P n")."""
+    m = _STATEMENT.match(statement)
+    if not m:
+        raise ValueError(f"not a theorem statement: {statement[:80]!r}")
+    _, name, rest = m.groups()
+    depth = 0
+    for i, ch in enumerate(rest):  # the colon that ends the binders is the first one outside brackets
+        depth += {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}.get(ch, 0)
+        if ch == ":" and depth == 0:
+            binders, body = rest[:i].strip(), rest[i + 1:].strip()
+            return name, (f"forall {binders}, {body}" if binders else body)
+    raise ValueError(f"no ':' before the statement's type: {statement[:80]!r}")
+
+
+class ProofVerifier:
+    """Usable as a reward (`fn(prompts, completions, statement, preamble=None, **_)`) and directly."""
+
+    __name__ = "proof_verifier"
+
+    def __init__(self, *, limits: Limits = Limits(wall_s=20.0, cpu_s=20, memory_mb=2048, processes=16),
+                 use_bwrap: bool | None = None):
+        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap)
+
+    def verify(self, completion, statement: str, *, preamble: str = "", prover: str = "coq") -> ProofResult:
+        start = time.perf_counter()
+        if prover != "coq" or available().get(prover) is None:
+            return ProofResult(0.0, prover, False, False, False, 0.0, f"prover {prover!r} is not available here")
+        name, goal_type = parse_statement(statement)
+        nonce = secrets.token_hex(8)
+        goal, check = f"rlvr_goal_{nonce}", f"rlvr_check_{nonce}"
+        script = extract_script(completion_text(completion) or "")
+        candidate = f"{preamble}\n\nDefinition {goal} : Prop := {goal_type}.\n\n{statement}\n{script}\n"
+        checks = f"Require Import Candidate.\nDefinition {check} : {goal} := {name}.\nPrint Assumptions {name}.\n"
+        coqc = available()["coq"]
+        # One sandboxed call: exit 10 means the candidate did not compile; otherwise the second coqc (a separate
+        # process, so the candidate's own output cannot pose as the check's) decides.
+        run = self.sandbox.run(
+            ["/bin/sh", "-c", f"{coqc} -q -R . '' Candidate.v 1>&2 || exit 10; exec {coqc} -q -R . '' Check.v"],
+            files={"Candidate.v": candidate, "Check.v": checks},
+        )
+        seconds = time.perf_counter() - start
+        if run.timed_out:
+            return ProofResult(0.0, "coq", False, False, False, seconds, "timeout")
+        if run.returncode == 10:
+            return ProofResult(0.0, "coq", False, False, False, seconds, _tail(run.stderr))
+        out = run.stdout.decode("utf-8", errors="replace")
+        same = run.returncode == 0
+        closed = same and out.strip().endswith(CLOSED)
+        msg = "" if closed else _tail(run.stdout + run.stderr)
+        return ProofResult(float(closed), "coq", True, closed, same, seconds, msg)
+
+    def __call__(self, prompts, completions, statement, preamble=None, **_) -> list[float]:
+        preambles = preamble or [""] * len(completions)
+        return [self.verify(c, s, preamble=p or "").reward for c, s, p in zip(completions, statement, preambles)]
+
+
+def _tail(b: bytes, n: int = 400) -> str:
+    return b.decode("utf-8", errors="replace").strip()[-n:]

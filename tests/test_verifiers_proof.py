@@ -1,0 +1,94 @@
+"""The proof verifier with Coq: 15 statements with honest proofs, and every trick scores 0."""
+
+import json
+import time
+
+import pytest
+
+from rlvr.verifiers.proof import ProofVerifier, available, extract_script, parse_statement
+
+pytestmark = pytest.mark.skipif(available()["coq"] is None, reason="coqc not found (make setup installs Debian's coq)")
+
+# (statement, honest proof script)
+HONEST = [
+    ("Theorem add_0_r : forall n : nat, n + 0 = n.", "Proof. intros n. induction n; simpl; auto. Qed."),
+    ("Theorem add_0_l : forall n : nat, 0 + n = n.", "Proof. reflexivity. Qed."),
+    ("Lemma add_succ_r : forall n m : nat, n + S m = S (n + m).",
+     "Proof. intros n m. induction n; simpl; auto. Qed."),
+    ("Theorem add_comm : forall n m : nat, n + m = m + n.", "Proof. intros. lia. Qed."),
+    ("Theorem and_swap (P Q : Prop) : P /\\ Q -> Q /\\ P.", "Proof. intros [p q]. split; assumption. Qed."),
+    ("Theorem or_swap : forall P Q : Prop, P \\/ Q -> Q \\/ P.", "Proof. intros P Q [p|q]; [right|left]; assumption. Qed."),
+    ("Theorem modus_ponens : forall P Q : Prop, P -> (P -> Q) -> Q.", "Proof. auto. Qed."),
+    ("Theorem two_plus_two : 2 + 2 = 4.", "Proof. reflexivity. Qed."),
+    ("Theorem mul_1_r : forall n : nat, n * 1 = n.", "Proof. intros. lia. Qed."),
+    ("Theorem le_refl' : forall n : nat, n <= n.", "Proof. intros. apply le_n. Qed."),
+    ("Theorem app_nil_r' : forall (A : Type) (l : list A), l ++ nil = l.",
+     "Proof. intros A l. induction l as [|x l IH]; simpl; [reflexivity | rewrite IH; reflexivity]. Qed."),
+    ("Theorem double_neg : forall P : Prop, P -> ~ ~ P.", "Proof. intros P p np. apply np. exact p. Qed."),
+    ("Theorem eq_sym' : forall (A : Type) (x y : A), x = y -> y = x.", "Proof. intros A x y H. symmetry. exact H. Qed."),
+    ("Theorem S_inj : forall n m : nat, S n = S m -> n = m.", "Proof. intros n m H. injection H. auto. Qed."),
+    ("Theorem true_neq_false : true <> false.", "Proof. discriminate. Qed."),
+]
+PREAMBLE = "Require Import Lia List."
+
+TRICKS = {
+    "Admitted": lambda st: "Proof. Admitted.",
+    "admit then Qed": lambda st: "Proof. admit. Qed.",
+    "new Axiom": lambda st: f"Proof. Abort.\nAxiom cheat : forall P : Prop, P.\n{st}\nProof. apply cheat. Qed.",
+    "new Parameter": lambda st: f"Proof. Abort.\nParameter cheat : forall P : Prop, P.\n{st}\nProof. apply cheat. Qed.",
+    "Hypothesis in a section": lambda st: f"Proof. Abort.\nSection S. Hypothesis cheat : forall P : Prop, P.\n{st}\nProof. apply cheat. Qed.\nEnd S.",
+    "Abort then an easier statement": lambda st: f"Proof. Abort.\nTheorem {parse_statement(st)[0]} : True.\nProof. exact I. Qed.",
+    "guard checking off": lambda st: (
+        "Proof. Abort.\nUnset Guard Checking.\nFixpoint loop (n : nat) : False := loop n.\n"
+        f"{st}\nProof. exfalso. exact (loop 0). Qed."),
+    "universe checking off": lambda st: (
+        "Proof. Abort.\nUnset Universe Checking.\nDefinition T := Type.\nAxiom c : False.\n"
+        f"{st}\nProof. destruct c. Qed."),
+    "no proof at all": lambda st: "",
+    "garbage": lambda st: "this is not Coq",
+}
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return ProofVerifier()
+
+
+@pytest.mark.parametrize("statement, proof", HONEST, ids=[parse_statement(s)[0] for s, _ in HONEST])
+def test_honest_proofs_are_accepted(verifier, statement, proof):
+    r = verifier.verify(f"Here is the proof:\n```coq\n{proof}\n```", statement, preamble=PREAMBLE)
+    assert r.reward == 1.0, r.message
+
+
+@pytest.mark.parametrize("trick", sorted(TRICKS))
+@pytest.mark.parametrize("statement", [HONEST[0][0], HONEST[4][0], HONEST[7][0]], ids=["add_0_r", "and_swap", "two_plus_two"])
+def test_tricks_score_zero(verifier, trick, statement):
+    r = verifier.verify(TRICKS[trick](statement), statement, preamble=PREAMBLE)
+    assert r.reward == 0.0, (trick, r)
+
+
+def test_restated_theorem_in_the_completion_is_fine(verifier):
+    st, proof = HONEST[0]
+    assert verifier.verify(f"```coq\n{st}\n{proof}\n```", st).reward == 1.0
+    assert extract_script(f"{st}\n{proof}") == proof
+
+
+def test_non_terminating_tactic_times_out():
+    from rlvr.verifiers.sandbox import Limits
+
+    v = ProofVerifier(limits=Limits(wall_s=3.0, cpu_s=5, memory_mb=2048, processes=16))
+    start = time.perf_counter()
+    r = v.verify("Proof. do 1000000000 idtac. exact I. Qed.", "Theorem t : True.")  # minutes of work
+    assert (r.reward, r.message) == (0.0, "timeout")
+    assert time.perf_counter() - start < 3.0 + 4.0
+
+
+def test_cli_verify_proof(run_rlvr, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    st, proof = HONEST[7]
+    cases.write_text(json.dumps({"completion": proof, "statement": st}) + "\n"
+                     + json.dumps({"completion": "Proof. Admitted.", "statement": st}) + "\n")
+    out = [json.loads(l) for l in run_rlvr("verify", "proof", "--file", str(cases)).stdout.splitlines()]
+    assert [o["reward"] for o in out] == [1.0, 0.0]
+    listing = run_rlvr("verify", "proof", "--list").stdout
+    assert "coq: /" in listing and "lean: not available" in listing
