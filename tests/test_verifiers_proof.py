@@ -7,7 +7,7 @@ import pytest
 
 from rlvr.verifiers.proof import ProofVerifier, available, extract_script, parse_statement
 
-pytestmark = pytest.mark.skipif(available()["coq"] is None, reason="coqc not found (make setup installs Debian's coq)")
+needs_coq = pytest.mark.skipif(available()["coq"] is None, reason="coqc not found (make setup installs Debian's coq)")
 
 # (statement, honest proof script)
 HONEST = [
@@ -54,12 +54,14 @@ def verifier():
     return ProofVerifier()
 
 
+@needs_coq
 @pytest.mark.parametrize("statement, proof", HONEST, ids=[parse_statement(s)[0] for s, _ in HONEST])
 def test_honest_proofs_are_accepted(verifier, statement, proof):
     r = verifier.verify(f"Here is the proof:\n```coq\n{proof}\n```", statement, preamble=PREAMBLE)
     assert r.reward == 1.0, r.message
 
 
+@needs_coq
 @pytest.mark.parametrize("trick", sorted(TRICKS))
 @pytest.mark.parametrize("statement", [HONEST[0][0], HONEST[4][0], HONEST[7][0]], ids=["add_0_r", "and_swap", "two_plus_two"])
 def test_tricks_score_zero(verifier, trick, statement):
@@ -67,12 +69,14 @@ def test_tricks_score_zero(verifier, trick, statement):
     assert r.reward == 0.0, (trick, r)
 
 
+@needs_coq
 def test_restated_theorem_in_the_completion_is_fine(verifier):
     st, proof = HONEST[0]
     assert verifier.verify(f"```coq\n{st}\n{proof}\n```", st).reward == 1.0
     assert extract_script(f"{st}\n{proof}") == proof
 
 
+@needs_coq
 def test_non_terminating_tactic_times_out():
     from rlvr.verifiers.sandbox import Limits
 
@@ -83,6 +87,7 @@ def test_non_terminating_tactic_times_out():
     assert time.perf_counter() - start < 3.0 + 4.0
 
 
+@needs_coq
 def test_cli_verify_proof(run_rlvr, tmp_path):
     cases = tmp_path / "cases.jsonl"
     st, proof = HONEST[7]
@@ -92,3 +97,35 @@ def test_cli_verify_proof(run_rlvr, tmp_path):
     assert [o["reward"] for o in out] == [1.0, 0.0]
     listing = run_rlvr("verify", "proof", "--list").stdout
     assert "coq: /" in listing and "lean: not available" in listing
+
+
+# --- Lean 4: the parsing runs everywhere; end-to-end runs need a Lean toolchain, which this machine lacks.
+from rlvr.verifiers.proof import extract_lean_proof, lean_axioms_ok, parse_lean_statement  # noqa: E402
+
+
+def test_lean_statement_and_proof_parsing():
+    assert parse_lean_statement("theorem foo (n : Nat) {α : Type} : n + 0 = n") == ("foo", "∀ (n : Nat) {α : Type}, n + 0 = n")
+    assert parse_lean_statement("theorem two : 1 + 1 = 2 :=") == ("two", "1 + 1 = 2")
+    assert extract_lean_proof("```lean\ntheorem two : 1 + 1 = 2 := by decide\n```") == ":= by decide"
+    assert extract_lean_proof("by simp") == ":= by simp"
+
+
+def test_lean_axiom_report_must_be_ours_and_standard():
+    n = "abc"
+    ok = "'two' does not depend on any axioms\nrlvr-end-abc"
+    assert lean_axioms_ok(ok, "two", n)
+    assert lean_axioms_ok("'two' depends on axioms: [propext, Quot.sound]\nrlvr-end-abc", "two", n)
+    assert not lean_axioms_ok("'two' depends on axioms: [sorryAx]\nrlvr-end-abc", "two", n)
+    assert not lean_axioms_ok("'two' depends on axioms: [Lean.ofReduceBool]\nrlvr-end-abc", "two", n)
+    assert not lean_axioms_ok("'two' does not depend on any axioms\n", "two", n)  # our marker never printed
+    forged = "'two' does not depend on any axioms\n'two' depends on axioms: [sorryAx]\nrlvr-end-abc"
+    assert not lean_axioms_ok(forged, "two", n)  # only the report right before the marker counts
+
+
+@pytest.mark.skipif(available()["lean"] is None, reason="no Lean 4 toolchain on PATH; it cannot be installed on this machine")
+def test_lean_honest_and_sorry():
+    v = ProofVerifier()
+    st = "theorem two_eq : 1 + 1 = 2"
+    assert v.verify("by decide", st, prover="lean").reward == 1.0
+    assert v.verify("by sorry", st, prover="lean").reward == 0.0
+    assert v.verify("by native_decide", st, prover="lean").reward == 0.0

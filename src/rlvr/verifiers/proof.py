@@ -12,7 +12,15 @@ coq block, or the text), from `Proof.` on. Defences:
     `Parameter` / `Hypothesis` / `Variable` used by the proof, and disabled guard, positivity or universe
     checking all show up there. The candidate's own output can never be mistaken for the check's;
   - both runs happen in the sandbox (sandbox.py) with a wall-clock limit; a timeout scores 0.
-Lean 4 is not implemented yet; `available()` reports which provers this machine has.
+Lean 4 (`lean` on PATH, or `lake env lean` inside `lean_project`) follows the same plan in one file: the goal
+is a `def` elaborated before the candidate's text, then `example : goal := @name`, `#print axioms name` and
+an end marker carrying the nonce are appended. The axioms report counts only if it is the one printed just
+before that marker (an unterminated comment in the candidate swallows the marker and fails), and it may
+list only Lean's standard axioms (propext, Classical.choice, Quot.sound): `sorry` (sorryAx),
+`native_decide` (Lean.ofReduceBool) and new axioms fail; `set_option debug.skipKernelTC` is refused
+outright. No Lean toolchain can be installed on this project's machine, so the Lean path is covered by
+unit tests of its parsing, and its end-to-end tests skip here.
+`available()` reports which provers this machine has.
 """
 
 from __future__ import annotations
@@ -46,8 +54,8 @@ class ProofResult:
 
 
 def available() -> dict[str, str | None]:
-    """Prover name -> the executable found on PATH (None: missing, or not supported yet)."""
-    return {"coq": shutil.which("coqc"), "lean": None}
+    """Prover name -> the executable found on PATH (None: missing)."""
+    return {"coq": shutil.which("coqc"), "lean": shutil.which("lean") or shutil.which("lake")}
 
 
 def extract_script(text: str) -> str:
@@ -82,13 +90,16 @@ class ProofVerifier:
     __name__ = "proof_verifier"
 
     def __init__(self, *, limits: Limits = Limits(wall_s=20.0, cpu_s=20, memory_mb=2048, processes=16),
-                 use_bwrap: bool | None = None):
+                 use_bwrap: bool | None = None, lean_project: str | None = None):
         self.sandbox = Sandbox(limits, use_bwrap=use_bwrap)
+        self.lean_project = lean_project  # a Lake project (e.g. with Mathlib) to run `lake env lean` in
 
     def verify(self, completion, statement: str, *, preamble: str = "", prover: str = "coq") -> ProofResult:
         start = time.perf_counter()
-        if prover != "coq" or available().get(prover) is None:
+        if prover not in ("coq", "lean") or available().get(prover) is None:
             return ProofResult(0.0, prover, False, False, False, 0.0, f"prover {prover!r} is not available here")
+        if prover == "lean":
+            return self._lean(completion, statement, preamble, start)
         name, goal_type = parse_statement(statement)
         nonce = secrets.token_hex(8)
         goal, check = f"rlvr_goal_{nonce}", f"rlvr_check_{nonce}"
@@ -113,9 +124,73 @@ class ProofVerifier:
         msg = "" if closed else _tail(run.stdout + run.stderr)
         return ProofResult(float(closed), "coq", True, closed, same, seconds, msg)
 
+    def _lean(self, completion, statement: str, preamble: str, start: float) -> ProofResult:
+        name, goal_type = parse_lean_statement(statement)
+        script = extract_lean_proof(completion_text(completion) or "")
+        if re.search(r"set_option\s+debug\.|skipKernelTC", script):
+            return ProofResult(0.0, "lean", False, False, False, time.perf_counter() - start, "kernel checks disabled")
+        nonce = secrets.token_hex(8)
+        source = (f"{preamble}\n\ndef rlvr_goal_{nonce} : Prop := {goal_type}\n\n{statement} {script}\n\n"
+                  f"example : rlvr_goal_{nonce} := @{name}\n#print axioms {name}\n#eval IO.println \"rlvr-end-{nonce}\"\n")
+        if self.lean_project:
+            argv = ["/bin/sh", "-c", f"cd {self.lean_project} && exec lake env lean \"$OLDPWD/Candidate.lean\""]
+        else:
+            argv = [shutil.which("lean") or "lean", "Candidate.lean"]
+        run = self.sandbox.run(argv, files={"Candidate.lean": source})
+        seconds = time.perf_counter() - start
+        if run.timed_out:
+            return ProofResult(0.0, "lean", False, False, False, seconds, "timeout")
+        out = run.stdout.decode("utf-8", errors="replace")
+        accepted = run.returncode == 0
+        closed, same = lean_axioms_ok(out, name, nonce), accepted
+        return ProofResult(float(accepted and closed), "lean", accepted, closed, same, seconds,
+                           "" if accepted and closed else _tail(run.stdout + run.stderr))
+
     def __call__(self, prompts, completions, statement, preamble=None, **_) -> list[float]:
         preambles = preamble or [""] * len(completions)
         return [self.verify(c, s, preamble=p or "").reward for c, s, p in zip(completions, statement, preambles)]
+
+
+LEAN_STANDARD_AXIOMS = {"propext", "Classical.choice", "Quot.sound"}
+_LEAN_STATEMENT = re.compile(r"^\s*(theorem|lemma)\s+([^\s(\[{:]+)(.*)$", re.DOTALL)
+
+
+def parse_lean_statement(statement: str) -> tuple[str, str]:
+    """`theorem foo (n : Nat) : n + 0 = n` -> ("foo", "∀ (n : Nat), n + 0 = n")."""
+    m = _LEAN_STATEMENT.match(statement.strip().removesuffix(":="))
+    if not m:
+        raise ValueError(f"not a Lean theorem statement: {statement[:80]!r}")
+    _, name, rest = m.groups()
+    depth = 0
+    for i, ch in enumerate(rest):
+        depth += {"(": 1, "{": 1, "[": 1, "⦃": 1, ")": -1, "}": -1, "]": -1, "⦄": -1}.get(ch, 0)
+        if ch == ":" and depth == 0 and rest[i + 1 : i + 2] != "=":
+            binders, body = rest[:i].strip(), rest[i + 1 :].strip()
+            return name, (f"∀ {binders}, {body}" if binders else body)
+    raise ValueError(f"no ':' before the statement's type: {statement[:80]!r}")
+
+
+def extract_lean_proof(text: str) -> str:
+    """The proof term after `:=` (the last fenced lean block, or the text); `by ...` alone gets `:=`."""
+    blocks = re.findall(r"```[ \t]*(?:lean4?)?[^\n]*\n(.*?)```", text, re.DOTALL)
+    script = (blocks[-1] if blocks else text).strip()
+    if re.match(r"(theorem|lemma)\b", script):
+        _, sep, after = script.partition(":=")
+        script = sep + after if sep else script
+    return script if script.startswith(":=") else f":= {script}"
+
+
+def lean_axioms_ok(output: str, name: str, nonce: str) -> bool:
+    """True if the `#print axioms` report printed just before our end marker lists only standard axioms."""
+    lines = [line.strip() for line in output.strip().splitlines()]
+    marker = f"rlvr-end-{nonce}"
+    if marker not in lines:
+        return False
+    before = " ".join(lines[: lines.index(marker)])
+    if before.endswith(f"'{name}' does not depend on any axioms"):
+        return True
+    m = re.search(rf"'{re.escape(name)}' depends on axioms: \[([^\]]*)\]$", before)
+    return bool(m) and {a.strip() for a in m.group(1).split(",")} <= LEAN_STANDARD_AXIOMS
 
 
 def _tail(b: bytes, n: int = 400) -> str:
