@@ -129,3 +129,16 @@ def test_lean_honest_and_sorry():
     assert v.verify("by decide", st, prover="lean").reward == 1.0
     assert v.verify("by sorry", st, prover="lean").reward == 0.0
     assert v.verify("by native_decide", st, prover="lean").reward == 0.0
+
+
+@needs_coq
+def test_code_and_proof_verifiers_are_builtin_rewards():
+    from rlvr import config, rewards, tasks
+
+    cfg = config.load(preset="smoke", overrides=["rewards=[{name: proof_verifier}, {name: code_verifier, args: {all_or_nothing: true}}]"])
+    task = tasks.build(cfg.task)
+    proof, code = (rewards.resolve(spec, task) for spec in cfg.rewards)
+    st, honest = HONEST[7]
+    assert proof.fn(["q", "q"], [honest, "Proof. Admitted."], statement=[st, st]) == [1.0, 0.0]
+    tests = {"language": "python", "entry_point": "f", "tests": [{"args": [2], "expected": 4}]}
+    assert code.fn(["q"], ["def f(x): return x * 2"], tests=[tests]) == [1.0]

@@ -117,8 +117,7 @@ def cmd_verify(args) -> int:
     else:
         verifier = ProofVerifier(**({"limits": Limits(wall_s=args.timeout, cpu_s=int(args.timeout) + 1, memory_mb=2048)}
                                     if args.timeout else {}))
-        results = [verifier.verify(c["completion"], c["statement"], preamble=c.get("preamble", ""),
-                                   prover=c.get("prover", "coq")) for c in cases]
+        results = verifier.verify_batch(cases)
     for result in results:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     return 0

@@ -89,7 +89,8 @@ class PromptConfig(Strict):
 
 
 class RewardSpec(Strict):
-    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_verifier` (hardened, symbolic), `math_answer`, "
+    name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_verifier`, `code_verifier` (column `tests`), "
+        "`proof_verifier` (columns `statement`, `preamble`), `math_answer`, "
         "`format`, `language_consistency`, `overlong_penalty`, `cosine_length` (wraps `correct`).")
     function: str | None = doc(None, "A Python callable `module:attr` with TRL's reward signature.")
     weight: float = doc(1.0, "Weight in the summed reward.")

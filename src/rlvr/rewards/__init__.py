@@ -80,12 +80,17 @@ def resolve(spec, task: Task) -> Reward:
         except TypeError as e:
             raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
         return Reward(spec.name, fn, spec.weight)
-    if spec.name == "math_verifier":  # imported here: the verifier package builds on this one
-        from rlvr.verifiers import MathVerifier
+    if spec.name in ("math_verifier", "code_verifier", "proof_verifier"):  # imported here: verifiers build on rewards
+        from rlvr import verifiers
 
-        return Reward("math_verifier", MathVerifier(), spec.weight)
+        cls = {"math_verifier": verifiers.MathVerifier, "code_verifier": verifiers.CodeVerifier,
+               "proof_verifier": verifiers.ProofVerifier}[spec.name]
+        try:
+            return Reward(spec.name, cls(**spec.args), spec.weight)
+        except TypeError as e:
+            raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
     if spec.name not in BUILTIN:
-        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, math_verifier, {', '.join([*BUILTIN, *FACTORIES])}")
+        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, math_verifier, code_verifier, proof_verifier, {', '.join([*BUILTIN, *FACTORIES])}")
     return Reward(spec.name, BUILTIN[spec.name], spec.weight)
 
 

@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from rlvr.rewards.math_answer import completion_text
@@ -146,9 +147,18 @@ class ProofVerifier:
         return ProofResult(float(accepted and closed), "lean", accepted, closed, same, seconds,
                            "" if accepted and closed else _tail(run.stdout + run.stderr))
 
-    def __call__(self, prompts, completions, statement, preamble=None, **_) -> list[float]:
-        preambles = preamble or [""] * len(completions)
-        return [self.verify(c, s, preamble=p or "").reward for c, s, p in zip(completions, statement, preambles)]
+    def verify_batch(self, cases: list[dict], workers: int = 2) -> list[ProofResult]:
+        """cases: {"completion", "statement", "preamble"?, "prover"?}; checked in parallel (each check is its
+        own sandboxed process, so threads only wait)."""
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda c: self.verify(c["completion"], c["statement"], preamble=c.get("preamble") or "",
+                                                       prover=c.get("prover") or "coq"), cases))
+
+    def __call__(self, prompts, completions, statement, preamble=None, prover=None, **_) -> list[float]:
+        n = len(completions)
+        cases = [{"completion": c, "statement": s, "preamble": p, "prover": v}
+                 for c, s, p, v in zip(completions, statement, preamble or [""] * n, prover or ["coq"] * n)]
+        return [r.reward for r in self.verify_batch(cases)]
 
 
 LEAN_STANDARD_AXIOMS = {"propext", "Classical.choice", "Quot.sound"}
