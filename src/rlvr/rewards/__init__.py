@@ -55,11 +55,26 @@ def task_reward(task: Task) -> RewardFn:
 
 BUILTIN: dict[str, RewardFn] = {"math_answer": math_answer, "format": r1_format}
 
+
+def _verifier(name: str):
+    """A verifier class, imported on use: the verifier package builds on this one."""
+
+    def make(task, **kw):
+        from rlvr import verifiers
+
+        return getattr(verifiers, name)(**kw)
+
+    return make
+
+
 # Rewards built from config `args` (and the task, for those that wrap its checker).
 FACTORIES = {
     "language_consistency": lambda task, **kw: shaping.language_consistency(**kw),
     "overlong_penalty": lambda task, **kw: shaping.overlong_penalty(**kw),
     "cosine_length": lambda task, **kw: shaping.cosine_length(task_reward(task), **kw),
+    "math_verifier": _verifier("MathVerifier"),
+    "code_verifier": _verifier("CodeVerifier"),
+    "proof_verifier": _verifier("ProofVerifier"),
 }
 
 
@@ -80,17 +95,8 @@ def resolve(spec, task: Task) -> Reward:
         except TypeError as e:
             raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
         return Reward(spec.name, fn, spec.weight)
-    if spec.name in ("math_verifier", "code_verifier", "proof_verifier"):  # imported here: verifiers build on rewards
-        from rlvr import verifiers
-
-        cls = {"math_verifier": verifiers.MathVerifier, "code_verifier": verifiers.CodeVerifier,
-               "proof_verifier": verifiers.ProofVerifier}[spec.name]
-        try:
-            return Reward(spec.name, cls(**spec.args), spec.weight)
-        except TypeError as e:
-            raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
     if spec.name not in BUILTIN:
-        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, math_verifier, code_verifier, proof_verifier, {', '.join([*BUILTIN, *FACTORIES])}")
+        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join([*BUILTIN, *FACTORIES])}")
     return Reward(spec.name, BUILTIN[spec.name], spec.weight)
 
 
