@@ -28,12 +28,8 @@ def completion_text(completion) -> str:
     return completion
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{…} or \\fbox{…}, braces balanced; None if there is none or it is unclosed."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
-        return None
-    i = text.index("{", start) + 1
+def braced_content(text: str, i: int) -> str | None:
+    """The text from index i (just after an opening brace) to its matching closing brace; None if unclosed."""
     depth = 1
     for j in range(i, len(text)):
         if text[j] == "{":
@@ -43,6 +39,14 @@ def last_boxed(text: str) -> str | None:
             if depth == 0:
                 return text[i:j]
     return None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{…} or \\fbox{…}, braces balanced; None if there is none or it is unclosed."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    return braced_content(text, text.index("{", start) + 1)
 
 
 def last_tag(text: str, tag: str) -> str | None:
@@ -55,6 +59,11 @@ def extract_answer(text: str, *, fallback_last_number: bool = True) -> str | Non
         if found is not None:
             inner = last_boxed(found)
             return (inner if inner is not None else found).strip()
+    return unmarked_answer(text, fallback_last_number=fallback_last_number)
+
+
+def unmarked_answer(text: str, *, fallback_last_number: bool) -> str | None:
+    """Without a box or answer tag: `#### N`, then "the answer is …", then (optionally) the last number."""
     for pattern in (_HASHES, _ANSWER_IS):
         matches = pattern.findall(text)
         if matches:

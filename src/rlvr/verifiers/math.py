@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from rlvr.rewards.math_answer import _ANSWER_IS, _HASHES, _NUMBER, completion_text, last_tag, normalize, to_number
+from rlvr.rewards.math_answer import braced_content, completion_text, last_tag, normalize, to_number, unmarked_answer
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
@@ -42,15 +42,8 @@ class MathResult:
 
 def all_boxed(text: str) -> list[str]:
     """Contents of every \\boxed{…}/\\fbox{…} in order, braces balanced; an unclosed box is skipped."""
-    out = []
-    for m in _BOX.finditer(text):
-        depth, i = 1, m.end()
-        for j in range(i, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            if depth == 0:
-                out.append(text[i:j].strip())
-                break
-    return out
+    found = (braced_content(text, m.end()) for m in _BOX.finditer(text))
+    return [content.strip() for content in found if content is not None]
 
 
 def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None, str]:
@@ -65,15 +58,8 @@ def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None
         inner = all_boxed(tagged)
         found = inner[-1] if inner else tagged
         return (found, "") if found.strip() else (None, "empty answer")
-    for pattern in (_HASHES, _ANSWER_IS):
-        matches = pattern.findall(text)
-        if matches:
-            return matches[-1].strip().rstrip("."), ""
-    if fallback_last_number:
-        numbers = _NUMBER.findall(text)
-        if numbers:
-            return numbers[-1], ""
-    return None, "no answer found"
+    found = unmarked_answer(text, fallback_last_number=fallback_last_number)
+    return (found, "") if found is not None else (None, "no answer found")
 
 
 def canonical(s: str) -> str:
@@ -165,6 +151,11 @@ def quick_compare(pred: str, gold: str) -> tuple[bool | None, str]:
 # ---------------------------------------------------------------- symbolic stage (runs in worker processes)
 
 
+def _import_symbolic() -> None:
+    import sympy  # noqa: F401
+    from latex2sympy2_extended import latex2sympy  # noqa: F401
+
+
 def symbolic_equal(job: tuple[str, str, float]) -> bool:
     pred, gold, rel_tol = job
     import sympy
@@ -201,7 +192,7 @@ class MathVerifier:
         if self._pool is None:
             from rlvr.verifiers.pool import WorkerPool
 
-            self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s)
+            self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s, init=_import_symbolic)
         return self._pool
 
     def close(self) -> None:

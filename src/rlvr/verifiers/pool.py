@@ -24,7 +24,10 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _serve(conn, fn: Callable) -> None:
+def _serve(conn, fn: Callable, init: Callable | None) -> None:
+    if init is not None:
+        init()
+    conn.send("ready")
     while True:
         try:
             job = conn.recv()
@@ -40,17 +43,23 @@ def _serve(conn, fn: Callable) -> None:
 class WorkerPool:
     """`map(jobs)` runs fn(job) for each job in `workers` processes, each job limited to `timeout_s`."""
 
-    def __init__(self, fn: Callable, *, workers: int | None = None, timeout_s: float = 5.0):
-        self.fn, self.timeout_s = fn, timeout_s
+    def __init__(self, fn: Callable, *, workers: int | None = None, timeout_s: float = 5.0,
+                 init: Callable | None = None, start_timeout_s: float = 60.0):
+        # `init` runs once per worker before it takes jobs (imports, say), so a job's clock covers the job
+        # alone, also in a worker started to replace one that was killed.
+        self.fn, self.timeout_s, self.init, self.start_timeout_s = fn, timeout_s, init, start_timeout_s
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
         self.ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
         self.workers: list[tuple[Any, Any]] = []
 
     def _spawn(self):
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_serve, args=(child, self.fn), daemon=True)
+        proc = self.ctx.Process(target=_serve, args=(child, self.fn, self.init), daemon=True)
         proc.start()
         child.close()
+        if not parent.poll(self.start_timeout_s) or parent.recv() != "ready":
+            proc.kill()
+            raise RuntimeError(f"a verifier worker did not start within {self.start_timeout_s} s")
         return proc, parent
 
     def _ensure(self):
