@@ -42,7 +42,7 @@ def test_hedging_scores_zero_with_a_reason(verifier, completion, reason):
 
 
 def test_huge_expression_times_out_to_zero_quickly():
-    v = MathVerifier(timeout_s=0.5)
+    v = MathVerifier(timeout_s=1.0)
     try:
         start = time.perf_counter()
         r = v.verify("\\boxed{9^{9^{9^9}}}", "1")

@@ -151,9 +151,10 @@ def quick_compare(pred: str, gold: str) -> tuple[bool | None, str]:
 # ---------------------------------------------------------------- symbolic stage (runs in worker processes)
 
 
-def _import_symbolic() -> None:
-    import sympy  # noqa: F401
-    from latex2sympy2_extended import latex2sympy  # noqa: F401
+def _warm_up_symbolic() -> None:
+    # Imports plus one real comparison: the first comparison in a fresh process pays ~0.2 s of lazy set-up
+    # (parser tables, sympy caches), which must not count against the first job's timeout.
+    symbolic_equal(("2x+2", "2(x+1)", 1e-9))
 
 
 def symbolic_equal(job: tuple[str, str, float]) -> bool:
@@ -192,7 +193,7 @@ class MathVerifier:
         if self._pool is None:
             from rlvr.verifiers.pool import WorkerPool
 
-            self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s, init=_import_symbolic)
+            self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s, init=_warm_up_symbolic)
         return self._pool
 
     def close(self) -> None:
