@@ -116,8 +116,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="steps per trainer, the first is a warm-up")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--rlvr", default="fp32,bf16", help="rlvr configurations: fp32, bf16")
-    parser.add_argument("--trl", default="fp32,bf16,default", help="TRL configurations: fp32, bf16, default")
+    parser.add_argument("--rlvr", default="fp32,bf16", help="rlvr configurations: fp32, bf16 (empty: none)")
+    parser.add_argument("--trl", default="fp32,bf16,default", help="TRL configurations: fp32, bf16, default (empty: none)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,9 +128,9 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for kind in args.rlvr.split(","):
+        for kind in filter(None, args.rlvr.split(",")):
             results[f"rlvr-{kind}"] = bench_rlvr(args.steps, Path(tmp), kind=kind)
-        for kind in args.trl.split(","):
+        for kind in filter(None, args.trl.split(",")):
             results[f"trl-{kind}"] = bench_trl(args.steps, Path(tmp), kind=kind)
     summary = {}
     for name, r in results.items():

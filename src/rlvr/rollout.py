@@ -16,6 +16,7 @@ from typing import Protocol
 
 import torch
 from torch import Tensor
+from transformers.cache_utils import DynamicLayer
 
 
 @dataclass
@@ -63,8 +64,54 @@ def sample_next(logits: Tensor, s: Sampling, generator: torch.Generator) -> Tens
         drop = cum - sorted_logits.softmax(dim=-1) > s.top_p  # keep the smallest prefix reaching top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return sample_categorical(logits.softmax(dim=-1), generator)
+
+
+def sample_categorical(probs: Tensor, generator: torch.Generator) -> Tensor:
+    """[B, V] probabilities -> [B] ids, by inverting the CDF with one uniform draw per row.
+
+    `torch.multinomial` draws V exponentials per row (Gumbel trick): 14 ms for 16 x 49k on this CPU, 16% of
+    all generation time. This needs B uniforms, a cumsum and a binary search. The cumsum is in float64 so a
+    token's share of [0, total) is its probability to ~1e-16, and a zero-probability token (filtered by
+    top-k/top-p) owns an empty interval and can never be drawn."""
+    cdf = probs.double().cumsum(dim=-1)  # [B, V]
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=torch.float64) * cdf[:, -1:]
+    ids = torch.searchsorted(cdf, u, right=True).squeeze(-1)  # first index whose cdf exceeds u
+    # u can round up to the total; then the draw is the last token with non-zero probability
+    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).to(torch.uint8).argmax(dim=-1)
+    return torch.minimum(ids, last)
+
+
+class _GrowInPlace(DynamicLayer):
+    """A DynamicLayer whose keys and values are views into buffers sized for the whole generation.
+
+    DynamicLayer appends a token with torch.cat, copying the layer's cache every step: O(T^2) bytes over a
+    generation, ~10% of decode time at 16 rows here. This writes the new token in place and widens the view.
+    """
+
+    def __init__(self, keys: Tensor, values: Tensor, extra: int):
+        super().__init__()
+        B, H, n, D = keys.shape
+        self._k = keys.new_empty(B, H, n + extra, D)  # [B, kv_heads, prompt + max_new_tokens, head_dim]
+        self._v = values.new_empty(B, values.shape[1], n + extra, values.shape[-1])
+        self._k[:, :, :n], self._v[:, :, :n] = keys, values
+        self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
+        self.device, self.is_initialized = keys.device, True
+
+    def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+        n, m = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
+        if m > self._k.shape[-2]:  # past the planned length: fall back to growing by concatenation
+            return super().update(key_states, value_states)
+        self._k[:, :, n:m], self._v[:, :, n:m] = key_states, value_states
+        self.keys, self.values = self._k[:, :, :m], self._v[:, :, :m]
+        return self.keys, self.values
+
+
+def preallocate(cache, extra_tokens: int) -> None:
+    """Swap each plain DynamicLayer of a prefilled cache for one that grows in place (others stay as they are)."""
+    for i, layer in enumerate(getattr(cache, "layers", [])):
+        if type(layer) is DynamicLayer and layer.is_initialized and layer.keys is not None and layer.keys.numel():
+            cache.layers[i] = _GrowInPlace(layer.keys, layer.values, extra_tokens)
 
 
 class TransformersGenerator:
@@ -92,6 +139,7 @@ class TransformersGenerator:
             cache = out.cache
             if n > 1:
                 cache.batch_repeat_interleave(n)
+            preallocate(cache, sampling.max_new_tokens)
             prompt_ids, prompt_mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
             logits = out.logits[:, -1].repeat_interleave(n, 0)
             completion = self._decode(logits, cache, prompt_mask, sampling, seed)
