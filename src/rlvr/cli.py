@@ -1,4 +1,4 @@
-"""The `rlvr` command: train, eval, config."""
+"""The `rlvr` command: train, eval, verify, sft, sample, rm, pipeline, config."""
 
 from __future__ import annotations
 
@@ -37,15 +37,34 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--list", action="store_true", help="proof: list the provers found on this machine")
     v.add_argument("--timeout", type=float, default=None, help="hard wall-clock limit per check or program run, seconds")
 
+    for name, text in (("sft", "supervised fine-tuning on chat JSONL, loss on assistant tokens only"),
+                       ("rm", "train a Bradley-Terry reward model on pairwise JSONL")):
+        x = sub.add_parser(name, help=text)
+        x.add_argument("--config", help="YAML config file")
+        x.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+        x.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. epochs=3")
+    x = sub.add_parser("sample", help="rejection sampling: keep verified, readable completions as an SFT dataset")
+    x.add_argument("--config", help="YAML config file")
+    x.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. samples_per_prompt=16")
+
+    pl = sub.add_parser("pipeline", help="multi-stage recipes (R1-Zero, R1) as one command")
+    pl.add_argument("action", choices=["run", "show"], help="run: run the stages not yet done; show: print the resolved stages")
+    pl.add_argument("file", nargs="?", help="PIPELINE.yaml (merged over the preset)")
+    pl.add_argument("--preset", help="built-in pipeline: " + ", ".join(_pipeline_presets()))
+    pl.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage (its folder and later ones are deleted)")
+    pl.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. name=my-r1 or stages.reasoning-rl.steps=10")
+
     c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
     c.add_argument("--preset")
     c.add_argument("--config")
     c.add_argument("--reference", action="store_true", help="print every option with its default and meaning")
+    c.add_argument("--command", default="train", choices=sorted(COMMAND_CONFIGS), help="whose options --reference prints")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config, "verify": cmd_verify}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config, "verify": cmd_verify, "sft": cmd_sft,
+                "rm": cmd_rm, "sample": cmd_sample, "pipeline": cmd_pipeline}[args.command](args)
     except config_mod.ConfigError as err:
         print(f"rlvr: {err}", file=sys.stderr)
         return 2
@@ -56,10 +75,78 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _pipeline_presets() -> list[str]:
+    from rlvr.pipeline import preset_names
+
+    return preset_names()
+
+
+def _command_configs() -> dict:
+    from rlvr import stage_config as sc
+
+    return {"train": config_mod.TrainConfig, "eval": config_mod.EvalCommandConfig, "sft": sc.SFTConfig,
+            "rm": sc.RMConfig, "sample": sc.SampleConfig, "pipeline": sc.PipelineConfig}
+
+
+COMMAND_CONFIGS = ("train", "eval", "sft", "rm", "sample", "pipeline")
+
+
+def _stage_config(args, kind: str):
+    """The config of `rlvr sft|rm|sample`: a file and overrides, or (with --resume) the run's own config."""
+    cls = _command_configs()[kind]
+    if getattr(args, "resume", None):
+        run = Path(args.resume)
+        if not (run / "config.yaml").exists():
+            raise config_mod.ConfigError(f"{run} is not a run folder (no config.yaml)")
+        return config_mod.load(cls, file=run / "config.yaml", overrides=args.overrides)
+    return config_mod.load(cls, file=args.config, overrides=args.overrides)
+
+
+def cmd_sft(args) -> int:
+    cfg = _stage_config(args, "sft")
+    from rlvr.sft import train_sft
+
+    print(f"model: {train_sft(cfg, resume=args.resume)}")
+    return 0
+
+
+def cmd_rm(args) -> int:
+    cfg = _stage_config(args, "rm")
+    from rlvr.rm import train_rm
+
+    print(f"reward model: {train_rm(cfg, resume=args.resume)}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    cfg = _stage_config(args, "sample")
+    from rlvr.sample import run_sample
+
+    print(f"dataset: {run_sample(cfg)}")
+    return 0
+
+
+def cmd_pipeline(args) -> int:
+    from rlvr import pipeline
+
+    if not args.preset and not args.file:
+        raise config_mod.ConfigError("give a PIPELINE.yaml or --preset " + "|".join(pipeline.preset_names()))
+    p = pipeline.load(preset=args.preset, file=args.file, overrides=args.overrides)
+    stages = pipeline.plan(p)  # every stage validated before anything runs
+    if args.action == "show":
+        for st in stages:
+            print(f"# {st.index:02d}-{st.name} ({st.kind}) -> {st.output}")
+            print(config_mod.dump(st.cfg))
+        return 0
+    root = pipeline.run(p, from_stage=args.from_stage)
+    print(f"pipeline folder: {root}  (comparison: {root / 'comparison.md'})")
+    return 0
+
+
 def cmd_config(args) -> int:
     if args.reference:
         print("| key | default | meaning |\n|---|---|---|")
-        for key, default, text in config_mod.reference():
+        for key, default, text in config_mod.reference(_command_configs()[args.command]):
             print(f"| `{key}` | `{default}` | {text} |")
         return 0
     cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)

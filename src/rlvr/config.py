@@ -63,8 +63,39 @@ class JsonlTaskConfig(Strict):
     seed: int = doc(0, "Seed of the per-epoch shuffle.")
 
 
+class GeneralTaskConfig(Strict):
+    kind: Literal["general"] = doc("general", "Built-in general chat questions with no verifiable answer "
+                                   "(capitals, opposites, colours, plurals, animal sounds); scored by preference rewards.")
+    seed: int = doc(0, "Seed of the question stream.")
+
+
+BaseTaskConfig = Annotated[
+    Union[ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig, GeneralTaskConfig], Field(discriminator="kind")
+]
+
+
+class MixturePart(Strict):
+    name: str = doc(..., "Source name; examples carry it in the `source` column and `rewards[].sources` route by it.")
+    weight: float = doc(1.0, "Relative share of this part in the prompt stream.", gt=0)
+    task: BaseTaskConfig = doc(..., "The part's task (any kind but mixture).")
+
+
+class MixtureTaskConfig(Strict):
+    kind: Literal["mixture"] = doc("mixture", "Several tasks in one prompt stream, each example tagged with its part's name.")
+    parts: list[MixturePart] = doc(..., "The parts, drawn per example by weight.", min_length=1)
+    seed: int = doc(0, "Seed of the per-example draw of a part.")
+
+    @model_validator(mode="after")
+    def _unique(self):
+        names = [p.name for p in self.parts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mixture part names must be unique, got {names}")
+        return self
+
+
 TaskConfig = Annotated[
-    Union[ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig], Field(discriminator="kind")
+    Union[ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig, GeneralTaskConfig, MixtureTaskConfig],
+    Field(discriminator="kind"),
 ]
 
 
@@ -91,11 +122,14 @@ class PromptConfig(Strict):
 class RewardSpec(Strict):
     name: str | None = doc(None, "Built-in reward: `correct` (the task's checker), `math_verifier`, `code_verifier` (column `tests`), "
         "`proof_verifier` (columns `statement`, `preamble`), `math_answer`, "
-        "`format`, `language_consistency`, `overlong_penalty`, `cosine_length` (wraps `correct`).")
+        "`format`, `language_consistency`, `overlong_penalty`, `cosine_length` (wraps `correct`), `preference` (a reward model).")
     function: str | None = doc(None, "A Python callable `module:attr` with TRL's reward signature.")
     weight: float = doc(1.0, "Weight in the summed reward.")
     args: dict = doc({}, "Keyword arguments for built-in reward factories: `language_consistency` (script), "
-                     "`overlong_penalty` (max_tokens, buffer_tokens), `cosine_length` (max_tokens, ...).")
+                     "`overlong_penalty` (max_tokens, buffer_tokens), `cosine_length` (max_tokens, ...), "
+                     "`preference` (model: a reward-model folder from `rlvr rm`, batch_size).")
+    sources: list[str] | None = doc(None, "Route: score only examples whose `source` column (mixture part name) is "
+                                    "listed; others get None, which leaves them out of this reward (None: all examples).")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -316,7 +350,7 @@ def reference(model_cls=TrainConfig, prefix: str = "") -> list[tuple[str, str, s
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             rows.extend(reference(ann, key + "."))
         elif name == "task":
-            for cls in (ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig):
+            for cls in (ArithmeticTaskConfig, CountdownTaskConfig, JsonlTaskConfig, GeneralTaskConfig, MixtureTaskConfig):
                 kind = cls.model_fields["kind"].default
                 for k, default, text in reference(cls):
                     rows.append((f"{key}.{k}", default, text if k == "kind" else f"[{kind}] {text}"))

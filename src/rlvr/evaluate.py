@@ -1,4 +1,5 @@
-"""Held-out evaluation: greedy accuracy, pass@k (unbiased estimator) and maj@k (majority vote of k samples)."""
+"""Held-out evaluation: greedy accuracy, format compliance, language mixing, pass@k (unbiased estimator) and
+maj@k (majority vote of k samples)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ from collections import Counter
 
 from rlvr import prompts as prompt_formats
 from rlvr.algos import pass_at_k
+from rlvr.rewards.format import is_r1_format
+from rlvr.rewards.math_answer import last_tag
+from rlvr.rewards.shaping import script_share
 from rlvr.rollout import Generator, Sampling
 from rlvr.tasks import Check, Task
+
+
+def mixes_scripts(text: str, script: str = "latin") -> bool:
+    """True if any letter of the reasoning (the <think> block, else the whole text) is outside `script`."""
+    reasoning = last_tag(text, "think")
+    share = script_share(reasoning if reasoning is not None else text, script)
+    return share is not None and share < 1.0
 
 
 def majority_correct(checks: list[Check]) -> bool:
@@ -29,18 +40,22 @@ def evaluate(generator: Generator, tokenizer, task: Task, *, eval_cfg, prompt_cf
     ]
     budget = eval_cfg.max_new_tokens or max_new_tokens
     greedy = Sampling(max_new_tokens=budget, temperature=0.0)
-    correct, lengths, truncated = [], [], []
+    correct, lengths, truncated, completions = [], [], [], []
     for i in range(0, len(texts), eval_cfg.batch_size):
         gen = generator.generate(texts[i : i + eval_cfg.batch_size], n=1, sampling=greedy, seed=seed)
         correct += [task.check(t, ex).correct for t, ex in zip(gen.texts, examples[i : i + eval_cfg.batch_size])]
         lengths += gen.lengths.tolist()
         truncated += gen.truncated.tolist()
+        completions += gen.texts
     n = len(examples)
+    verifiable = [c for c in correct if c is not None]  # general prompts have nothing to check
     result = {
         "problems": n,
-        "accuracy": sum(correct) / n,
+        "accuracy": sum(verifiable) / len(verifiable) if verifiable else float("nan"),
         "mean_length": sum(lengths) / n,
         "truncated_fraction": sum(truncated) / n,
+        "format_rate": sum(map(is_r1_format, completions)) / n,  # <think>…</think><answer>…</answer>, each once
+        "language_mixing_rate": sum(map(mixes_scripts, completions)) / n,
     }
     if eval_cfg.samples:
         s = eval_cfg.samples
@@ -51,8 +66,10 @@ def evaluate(generator: Generator, tokenizer, task: Task, *, eval_cfg, prompt_cf
             gen = generator.generate(texts[i : i + per_batch], n=s, sampling=sampling, seed=seed + 1 + i)
             for j, ex in enumerate(examples[i : i + per_batch]):
                 checks.append([task.check(t, ex) for t in gen.texts[j * s : (j + 1) * s]])
+        checks = [cs for cs in checks if cs[0].correct is not None]
+        m = max(len(checks), 1)
         for k in eval_cfg.k:
-            result[f"pass@{k}"] = sum(pass_at_k(s, sum(c.correct for c in cs), k) for cs in checks) / n
-            result[f"maj@{k}"] = sum(majority_correct(cs[:k]) for cs in checks) / n
+            result[f"pass@{k}"] = sum(pass_at_k(s, sum(c.correct for c in cs), k) for cs in checks) / m
+            result[f"maj@{k}"] = sum(majority_correct(cs[:k]) for cs in checks) / m
     result["seconds"] = time.perf_counter() - start
     return result

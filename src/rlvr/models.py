@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
@@ -141,27 +142,66 @@ def resolve(spec: str) -> str:
 
 
 def load(spec: str, *, device: torch.device, dtype: torch.dtype, gradient_checkpointing: bool = False):
-    """Return (model, tokenizer) on `device` in `dtype`, in train mode with dropout off."""
+    """Return (causal LM, tokenizer) on `device` in `dtype`, in train mode with dropout off."""
     if spec.startswith("tiny-random"):
-        seed = int(spec.split(":", 1)[1]) if ":" in spec else 0
-        model, tokenizer = tiny_random(seed)
+        model, tokenizer = tiny_random(_tiny_seed(spec))
     else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        path = resolve(spec)
-        local = Path(path)
-        if not local.exists() and (path.startswith((".", "/", "~")) or os.sep in path.strip("/").split("/", 1)[-1]):
-            raise ModelLoadError(f"model folder {path!r} does not exist")
-        try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-            tokenizer = AutoTokenizer.from_pretrained(path)
-        except OSError as e:
-            raise ModelLoadError(f"could not load model {spec!r}: {e}") from e
+        model, tokenizer = _from_pretrained(AutoModelForCausalLM, spec, dtype=dtype)
+    return _prepare(model, tokenizer, device, dtype, gradient_checkpointing)
+
+
+def load_scorer(spec: str, *, device: torch.device, dtype: torch.dtype, gradient_checkpointing: bool = False):
+    """(sequence-scoring model with one output, tokenizer): a reward model, or a backbone to train one from.
+    A causal LM folder gets a freshly initialised score head on its backbone."""
+    if spec.startswith("tiny-random"):
+        from transformers import LlamaForSequenceClassification
+
+        causal, tokenizer = tiny_random(_tiny_seed(spec))
+        config = copy.deepcopy(causal.config)
+        config.num_labels = 1
+        with torch.random.fork_rng():
+            torch.manual_seed(_tiny_seed(spec))
+            model = LlamaForSequenceClassification(config)
+        model.model.load_state_dict(causal.model.state_dict())
+    else:
+        from transformers import AutoModelForSequenceClassification
+
+        model, tokenizer = _from_pretrained(AutoModelForSequenceClassification, spec, dtype=dtype, num_labels=1)
+    model, tokenizer = _prepare(model, tokenizer, device, dtype, gradient_checkpointing)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _tiny_seed(spec: str) -> int:
+    return int(spec.split(":", 1)[1]) if ":" in spec else 0
+
+
+def _from_pretrained(cls, spec: str, *, dtype: torch.dtype, **kwargs):
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = resolve(spec)
+    local = Path(path)
+    if not local.exists() and (path.startswith((".", "/", "~")) or os.sep in path.strip("/").split("/", 1)[-1]):
+        raise ModelLoadError(f"model folder {path!r} does not exist")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # a new score head on a causal LM is expected, not worth a warning
+    try:
+        return cls.from_pretrained(path, dtype=dtype, **kwargs), AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise ModelLoadError(f"could not load model {spec!r}: {e}") from e
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _prepare(model, tokenizer, device, dtype, gradient_checkpointing: bool):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     model.to(device=device, dtype=dtype)
-    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+    if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -81,7 +81,9 @@ def refresh(rollout, model) -> None:
         dst.copy_(src)
 
 
-def optimizer_and_schedule(cfg, model):
+def optimizer_and_schedule(cfg, model, steps: int | None = None):
+    """AdamW and a warm-up + decay schedule over `steps` (default: cfg.steps) optimizer steps."""
+    total = cfg.steps if steps is None else steps
     params = [p for p in model.parameters() if p.requires_grad]
     o = cfg.optim
     kwargs = dict(lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
@@ -93,7 +95,7 @@ def optimizer_and_schedule(cfg, model):
     def factor(step: int) -> float:
         if o.warmup_steps and step < o.warmup_steps:
             return (step + 1) / (o.warmup_steps + 1)
-        span = max(1, cfg.steps - o.warmup_steps)
+        span = max(1, total - o.warmup_steps)
         progress = min(1.0, (step - o.warmup_steps) / span)
         if o.schedule == "linear":
             return 1.0 - progress

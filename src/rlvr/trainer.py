@@ -73,8 +73,13 @@ def reward(reward_fns, task, examples: list[Example], gen: Generation, step: int
     rows = [ex for ex in examples for _ in range(n)]
     ids = [[t for t, m in zip(row, mask) if m] for row, mask in zip(gen.completion_ids.tolist(), gen.completion_mask.tolist())]
     per_reward, totals = rewards_mod.score(reward_fns, [ex.question for ex in rows], gen.texts, rows, ids)
-    correct = torch.tensor([float(task.check(t, ex).correct) for t, ex in zip(gen.texts, rows)])
+    # NaN where the task has nothing to verify (general prompts in a mixture): left out of accuracy
+    correct = torch.tensor([_as_float(task.check(t, ex).correct) for t, ex in zip(gen.texts, rows)])
     return Rollouts(step, rows, gen, per_reward, torch.tensor(totals, dtype=torch.float32), correct)
+
+
+def _as_float(correct: bool | None) -> float:
+    return float("nan") if correct is None else float(correct)
 
 
 def advantage(batch: Rollouts, cfg) -> None:
@@ -167,7 +172,7 @@ def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) ->
     out["reward/mean"], out["reward/std"] = total_mean, total_std
     for name, values in batch.per_reward.items():
         out[f"reward/{name}/mean"], out[f"reward/{name}/std"] = mean_std(values)
-    out["accuracy"] = float(batch.correct.mean())
+    out["accuracy"] = float(batch.correct.nanmean())  # over verifiable rows only (NaN if there are none)
     out["completion_length/mean"] = float(lengths.mean())
     out["completion_length/min"] = float(lengths.min())
     out["completion_length/max"] = float(lengths.max())
@@ -191,7 +196,7 @@ def rollout_records(batch: Rollouts, limit: int) -> list[dict]:
             "rewards": {k: v[i] for k, v in batch.per_reward.items()},
             "reward": float(batch.reward[i]),
             "advantage": float(batch.advantage[i]),
-            "correct": bool(batch.correct[i]),
+            "correct": None if batch.correct[i].isnan() else bool(batch.correct[i]),
             "length": int(batch.gen.lengths[i]),
             "truncated": bool(batch.gen.truncated[i]),
         }

@@ -32,6 +32,7 @@ class Reward:
     name: str
     fn: RewardFn
     weight: float = 1.0
+    sources: tuple[str, ...] | None = None  # route: only examples whose `source` column is listed (None: all)
 
 
 def math_answer(prompts, completions, answer, **_) -> list[float]:
@@ -42,12 +43,13 @@ def math_answer(prompts, completions, answer, **_) -> list[float]:
 def task_reward(task: Task) -> RewardFn:
     """1.0 if the task's own checker accepts the completion (its accuracy), else 0.0."""
 
-    def correct(prompts, completions, answer, completion_ids=None, **columns) -> list[float]:
+    def correct(prompts, completions, answer, completion_ids=None, **columns) -> list[float | None]:
         keys = list(columns)
         out = []
         for i, (q, c, a) in enumerate(zip(prompts, completions, answer)):
             ex = Example(question=q, answer=a, columns={k: columns[k][i] for k in keys})
-            out.append(float(task.check(c, ex).correct))
+            verdict = task.check(c, ex).correct
+            out.append(None if verdict is None else float(verdict))  # None: nothing to verify here
         return out
 
     return correct
@@ -75,7 +77,20 @@ FACTORIES = {
     "math_verifier": _verifier("MathVerifier"),
     "code_verifier": _verifier("CodeVerifier"),
     "proof_verifier": _verifier("ProofVerifier"),
+    "preference": lambda task, **kw: _preference(**kw),
 }
+
+
+def _preference(**kw):
+    from rlvr.rm import PreferenceReward
+
+    return PreferenceReward(**kw)
+
+
+def check_spec(spec) -> None:
+    """Fail on an unknown built-in reward name now, before any model loads."""
+    if spec.name and not spec.function and spec.name != "correct" and spec.name not in BUILTIN and spec.name not in FACTORIES:
+        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join([*BUILTIN, *FACTORIES])}")
 
 
 def resolve(spec, task: Task) -> Reward:
@@ -86,18 +101,22 @@ def resolve(spec, task: Task) -> Reward:
             fn = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as e:
             raise RewardError(f"reward function {spec.function!r} could not be imported: {e}") from e
-        return Reward(spec.name or attr, fn, spec.weight)
+        return Reward(spec.name or attr, fn, spec.weight, _sources(spec))
     if spec.name == "correct":
-        return Reward("correct", task_reward(task), spec.weight)
+        return Reward("correct", task_reward(task), spec.weight, _sources(spec))
     if spec.name in FACTORIES:
         try:
             fn = FACTORIES[spec.name](task, **spec.args)
         except TypeError as e:
             raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
-        return Reward(spec.name, fn, spec.weight)
+        return Reward(spec.name, fn, spec.weight, _sources(spec))
     if spec.name not in BUILTIN:
         raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join([*BUILTIN, *FACTORIES])}")
-    return Reward(spec.name, BUILTIN[spec.name], spec.weight)
+    return Reward(spec.name, BUILTIN[spec.name], spec.weight, _sources(spec))
+
+
+def _sources(spec) -> tuple[str, ...] | None:
+    return tuple(spec.sources) if spec.sources is not None else None
 
 
 def columns_of(examples: Sequence[Example]) -> dict[str, list]:
@@ -118,12 +137,20 @@ def score(
         columns["completion_ids"] = completion_ids
     per_fn: dict[str, list[float]] = {}
     for r in rewards:
+        # Routing: the function sees only its sources' rows; the rest get None (the reward does not apply).
+        rows = list(range(len(completions))) if r.sources is None else [
+            i for i, ex in enumerate(examples) if ex.columns.get("source") in r.sources]
+        sub = (questions, completions, columns) if len(rows) == len(completions) else (
+            [questions[i] for i in rows], [completions[i] for i in rows], {k: [v[i] for i in rows] for k, v in columns.items()})
         try:
-            values = list(r.fn(prompts=questions, completions=completions, **columns))
+            got = list(r.fn(prompts=sub[0], completions=sub[1], **sub[2])) if rows else []
         except Exception as e:
-            raise RewardError(f"reward {r.name!r} raised {type(e).__name__}: {e}" + _locate(r, questions, completions, columns)) from e
-        if len(values) != len(completions):
-            raise RewardError(f"reward {r.name!r} returned {len(values)} values for {len(completions)} completions")
+            raise RewardError(f"reward {r.name!r} raised {type(e).__name__}: {e}" + _locate(r, *sub)) from e
+        if len(got) != len(rows):
+            raise RewardError(f"reward {r.name!r} returned {len(got)} values for {len(rows)} completions")
+        values: list = [None] * len(completions)
+        for i, v in zip(rows, got):
+            values[i] = v
         clean = []
         for i, v in enumerate(values):
             if v is None:

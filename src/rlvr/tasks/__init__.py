@@ -23,7 +23,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Check:
-    correct: bool
+    correct: bool | None  # None: nothing verifiable to check (a general chat prompt); left out of accuracy
     extracted: str | None  # the answer found in the completion (None: nothing found), used by maj@k
 
 
@@ -73,7 +73,9 @@ def procedural_train(draw, *, seed: int, index: int, percent: int) -> Example:
 def build(config) -> Task:
     from rlvr.tasks.arithmetic import Arithmetic
     from rlvr.tasks.countdown import Countdown
+    from rlvr.tasks.general import General
     from rlvr.tasks.jsonl import JsonlTask
+    from rlvr.tasks.mixture import Mixture
 
-    kinds = {"arithmetic": Arithmetic, "countdown": Countdown, "jsonl": JsonlTask}
+    kinds = {"arithmetic": Arithmetic, "countdown": Countdown, "jsonl": JsonlTask, "general": General, "mixture": Mixture}
     return kinds[config.kind](config)

@@ -1,0 +1,83 @@
+"""The pipeline's comparison: every stage's model on the same held-out sets, as one table.
+
+Rows: the base model, then each stage that produced a policy (sft, grpo). Columns: greedy accuracy and
+pass@k on the verifiable held-out set, format compliance, language-mixing rate, mean completion length, and
+the reward model's mean score on held-out general prompts (when the pipeline trained one). Each model's
+result is cached in `eval/<row>.json`, so a re-run only evaluates what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from rlvr import evaluate as evaluation, models, prompts as prompt_formats
+from rlvr.config import EvalConfig
+from rlvr.rollout import Sampling, TransformersGenerator
+from rlvr.synthetic import general_examples
+from rlvr import tasks
+
+
+def evaluate_model(spec: str, p, reward_model: str | None, console) -> dict:
+    e = p.eval
+    device = models.pick_device(p.device)
+    model, tokenizer = models.load(spec, device=device, dtype=models.pick_dtype(p.dtype, device))
+    model.eval()
+    gen = TransformersGenerator(model, tokenizer)
+    eval_cfg = EvalConfig(problems=e.problems, samples=e.samples, k=e.k, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens)
+    result = evaluation.evaluate(gen, tokenizer, tasks.build(e.task), eval_cfg=eval_cfg, prompt_cfg=e.prompt,
+                                 max_new_tokens=e.max_new_tokens, seed=p.seed)
+    if reward_model is not None and e.general_prompts:
+        from rlvr.rm import PreferenceReward
+
+        examples = general_examples(e.general_prompts, seed=p.seed, held_out=True)
+        texts = [prompt_formats.render(ex.question, template="chat", tokenizer=tokenizer) for ex in examples]
+        out = []
+        for i in range(0, len(texts), e.batch_size):
+            out += gen.generate(texts[i : i + e.batch_size], n=1, sampling=Sampling(max_new_tokens=e.max_new_tokens, temperature=0.0),
+                                seed=p.seed).texts
+        rm = PreferenceReward(reward_model, device=p.device)
+        result["preference_reward"] = sum(rm([ex.question for ex in examples], out)) / len(out)
+        result["general_examples"] = [{"prompt": ex.question, "completion": c} for ex, c in list(zip(examples, out))[:5]]
+    del model
+    return result
+
+
+def compare(p, stages, root: Path, console) -> dict:
+    rows = [("base", p.model)] + [(f"{s.index:02d}-{s.name}", str(s.output)) for s in stages if s.kind in ("sft", "grpo")]
+    rms = [s for s in stages if s.kind == "rm"]
+    if p.eval.reward_model is not None:
+        rms = [s for s in stages if s.name == p.eval.reward_model]
+    reward_model = str(rms[-1].output) if rms else None
+    (root / "eval").mkdir(exist_ok=True)
+    results = {}
+    for label, spec in rows:
+        cached = root / "eval" / f"{label}.json"
+        if cached.exists():
+            results[label] = json.loads(cached.read_text())
+            continue
+        console.print(f"evaluating {label} ({spec})")
+        results[label] = evaluate_model(spec, p, reward_model, console)
+        cached.write_text(json.dumps(results[label], indent=2) + "\n")
+    table = markdown(results, p.eval.k if p.eval.samples else [])
+    (root / "comparison.md").write_text(table)
+    (root / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
+    console.print(table, soft_wrap=True)
+    return results
+
+
+def markdown(results: dict, ks: list[int]) -> str:
+    cols = [("accuracy", "accuracy")] + [(f"pass@{k}", f"pass@{k}") for k in ks] + [
+        ("format", "format_rate"), ("language mixing", "language_mixing_rate"), ("mean length", "mean_length"),
+        ("preference reward", "preference_reward")]
+    cols = [(h, k) for h, k in cols if any(k in r for r in results.values())]
+    lines = ["| model | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, r in results.items():
+        cells = []
+        for _, k in cols:
+            v = r.get(k)
+            cells.append("" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                         f"{v:.1f}" if k == "mean_length" else f"{v:.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

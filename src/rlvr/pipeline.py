@@ -1,0 +1,174 @@
+"""`rlvr pipeline run`: multi-stage recipes (R1-Zero, R1) as one command, with every stage's files on disk.
+
+    runs/<pipeline>/
+        pipeline.yaml                 the resolved pipeline
+        01-cold-start/ ... done       each stage's run folder; `done` (JSON) names the output it hands on
+        eval/<model>.json             each model's held-out results
+        comparison.md, comparison.json
+
+A stage reads its inputs only from earlier stages' outputs (a model folder, a dataset file), named in its
+config by `@stage`. Every stage's config is resolved and validated before the first stage runs, with the
+paths outputs will have, so a typo in stage 4 fails in seconds, not after an hour. Re-running skips stages
+with a `done` marker and resumes an interrupted stage from its last checkpoint; `--from STAGE` deletes that
+stage's folder and every later one, and runs them again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlvr import config as config_mod
+from rlvr.stage_config import STAGE_CONFIGS, PipelineConfig
+
+PRESETS = Path(__file__).parent / "presets" / "pipelines"
+POLICY_KINDS = ("sft", "grpo")
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str
+    kind: str
+    folder: Path
+    cfg: object  # the stage command's typed config
+    output: Path  # what the stage hands on
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def load(*, preset: str | None = None, file: str | None = None, overrides=()) -> PipelineConfig:
+    """Preset < file < overrides. `stages.NAME.key=value` reaches into the stage named NAME."""
+    data: dict = {}
+    if preset:
+        path = PRESETS / f"{preset}.yaml"
+        if not path.exists():
+            raise config_mod.ConfigError(f"unknown pipeline preset {preset!r}; presets: {', '.join(preset_names())}")
+        data = config_mod.read_yaml(path)
+    if file:
+        data = config_mod.merge(data, config_mod.read_yaml(Path(file)))
+    stages = data.get("stages") or []
+    if not isinstance(stages, list) or not all(isinstance(s, dict) and "name" in s for s in stages):
+        raise config_mod.ConfigError("stages: expected a list of mappings, each with a name")
+    by_name = {s["name"]: s for s in stages}
+    for item in overrides:
+        node = config_mod.parse_override(item)
+        if "stages" in node:
+            for name, change in node.pop("stages").items():
+                if name not in by_name:
+                    raise config_mod.ConfigError(f"override {item!r}: no stage named {name!r}; stages: {', '.join(by_name)}")
+                by_name[name] = config_mod.merge(by_name[name], change)
+        data = config_mod.merge(data, node)
+    data["stages"] = list(by_name.values())
+    return config_mod.validate(PipelineConfig, data)
+
+
+def output_of(kind: str, folder: Path, cfg) -> Path:
+    if kind == "grpo":
+        return folder / "checkpoints" / f"step-{cfg.steps:06d}"
+    if kind == "sample":
+        return folder / "dataset.jsonl"
+    return folder / "model"
+
+
+def _substitute(value, outputs: dict[str, Path], where: str):
+    if isinstance(value, dict):
+        return {k: _substitute(v, outputs, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, outputs, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("@"):
+        if value[1:] not in outputs:
+            raise config_mod.ConfigError(f"{where}: {value!r} names no earlier stage; earlier: {', '.join(outputs) or 'none'}")
+        return str(outputs[value[1:]])
+    return value
+
+
+def plan(p: PipelineConfig) -> list[Stage]:
+    """Every stage's typed config, with the inputs it will read, validated before anything runs."""
+    root = Path(p.output_dir) / p.name
+    outputs: dict[str, Path] = {}
+    last_policy = p.model
+    stages = []
+    for i, spec in enumerate(p.stages, start=1):
+        folder_name = f"{i:02d}-{spec.name}"
+        data = _substitute(spec.config, outputs, f"stages.{spec.name}.config")
+        start = {"base": p.model, "previous": last_policy}.get(spec.model) or str(outputs[spec.model])
+        defaults = {"model": start, "seed": p.seed, "device": p.device, "dtype": p.dtype, "threads": p.threads}
+        data = {**defaults, **data, "output_dir": str(root), "name": folder_name}
+        try:
+            cfg = config_mod.validate(STAGE_CONFIGS[spec.kind], data)
+        except config_mod.ConfigError as e:
+            raise config_mod.ConfigError(f"stage {spec.name!r} ({spec.kind}): {e}") from None
+        if spec.kind == "grpo":
+            from rlvr import rewards
+
+            for r in cfg.rewards:
+                try:
+                    rewards.check_spec(r)
+                except rewards.RewardError as e:
+                    raise config_mod.ConfigError(f"stage {spec.name!r} (grpo): {e}") from None
+        out = output_of(spec.kind, root / folder_name, cfg)
+        stages.append(Stage(i, spec.name, spec.kind, root / folder_name, cfg, out))
+        outputs[spec.name] = out
+        if spec.kind in POLICY_KINDS:
+            last_policy = str(out)
+    return stages
+
+
+def run_stage(stage: Stage, console) -> None:
+    from rlvr.rm import train_rm
+    from rlvr.sample import run_sample
+    from rlvr.sft import train_sft
+    from rlvr.trainer import train
+
+    resume = stage.folder if stage.folder.exists() else None
+    if stage.kind == "grpo":
+        train(stage.cfg, resume=resume, console=console)
+    elif stage.kind == "sft":
+        train_sft(stage.cfg, resume=resume, console=console)
+    elif stage.kind == "rm":
+        train_rm(stage.cfg, resume=resume, console=console)
+    else:  # sampling has no checkpoints: an interrupted one starts over
+        shutil.rmtree(stage.folder, ignore_errors=True)
+        run_sample(stage.cfg, console=console)
+    if not stage.output.exists():
+        raise RuntimeError(f"stage {stage.name!r} finished without writing {stage.output}")
+
+
+def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Path:
+    """Run the stages not yet done, then the comparison; return the pipeline folder."""
+    from rich.console import Console
+
+    from transformers.utils import logging as hf_logging
+
+    console = console or Console(stderr=True)
+    hf_logging.disable_progress_bar()
+    stages = plan(p)
+    root = Path(p.output_dir) / p.name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.yaml").write_text(config_mod.dump(p))
+    if from_stage is not None:
+        names = [s.name for s in stages]
+        if from_stage not in names:
+            raise config_mod.ConfigError(f"--from {from_stage!r}: no such stage; stages: {', '.join(names)}")
+        for s in stages[names.index(from_stage):]:
+            shutil.rmtree(s.folder, ignore_errors=True)
+        shutil.rmtree(root / "eval", ignore_errors=True)
+    for s in stages:
+        marker = s.folder / "done"
+        if marker.exists():
+            console.print(f"[{s.index:02d}] {s.name}: done, skipped ({json.loads(marker.read_text())['output']})")
+            continue
+        console.print(f"[{s.index:02d}] {s.name} ({s.kind}){' resuming' if s.folder.exists() else ''}")
+        t0 = time.perf_counter()
+        run_stage(s, console)
+        marker.write_text(json.dumps({"output": str(s.output), "kind": s.kind, "seconds": time.perf_counter() - t0}) + "\n")
+    from rlvr.compare import compare
+
+    compare(p, stages, root, console)
+    return root

@@ -1,0 +1,208 @@
+"""Built-in data for the R1 pipeline, so it runs with no external files.
+
+- `reasoning_traces(task, n)`: cold-start SFT examples for a built-in task. Each is a chat pair whose answer is
+  worked steps and a verification line inside `<think>…</think>`, then `<answer>…</answer>`. The steps are
+  computed, not sampled, so every trace is correct.
+- `general_prompt(rng)`: a non-reasoning chat question (capitals, opposites, colours, plurals, animal
+  sounds) with one concise, on-topic answer and four worse ones (rambling, repetitive, off-topic, wrong).
+- `general_chat(n)` and `preference_pairs(n)`: SFT data and Bradley-Terry pairs built from those.
+
+Every generator is a pure function of (seed, index): the same call writes the same file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from fractions import Fraction
+
+from rlvr.tasks import Example, in_held_out
+from rlvr.tasks.countdown import safe_eval
+
+# ------------------------------------------------------------------------------------ reasoning traces
+
+_PRECEDENCE = {"*": 1, "/": 1, "+": 0, "-": 0}
+_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b}
+_INVERSE = {"+": ("-",), "-": ("+",), "*": ("/",), "/": ("*",)}
+
+
+def _fmt(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def arithmetic_steps(expr: str) -> tuple[list[str], Fraction]:
+    """School order of operations, one line per operation: '7 * 8 + 3' -> ['7 * 8 = 56', '56 + 3 = 59']."""
+    tokens = expr.split()
+    values = [Fraction(int(t)) for t in tokens[0::2]]
+    ops = tokens[1::2]
+    lines = []
+    for level in (1, 0):
+        i = 0
+        while i < len(ops):
+            if _PRECEDENCE[ops[i]] == level:
+                a, b = values[i], values[i + 1]
+                r = _APPLY[ops[i]](a, b)
+                lines.append(f"{_fmt(a)} {ops[i]} {_fmt(b)} = {_fmt(r)}")
+                values[i : i + 2] = [r]
+                del ops[i]
+            else:
+                i += 1
+    return lines, values[0]
+
+
+def arithmetic_trace(example: Example) -> str:
+    expr = example.columns["expression"]
+    lines, result = arithmetic_steps(expr)
+    tokens = expr.split()
+    if len(tokens) == 3 and not (tokens[1] == "*" and "0" in (tokens[0], tokens[2])):  # check one operation by its inverse
+        a, op, b = tokens
+        if op == "*" and b == "0":
+            a, b = b, a
+        inv = _INVERSE[op][0]
+        check = f"{_fmt(result)} {inv} {b} = {_fmt(_APPLY[inv](result, Fraction(int(b))))}, which gives back {a}."
+    elif len(tokens) == 3:
+        check = "any number times 0 is 0."
+    else:
+        check = f"going through {expr} again gives {_fmt(result)}."
+    steps = " ".join(f"{line}." for line in lines)
+    return f"<think>\nI need to compute {expr}. {steps}\nLet me verify: {check}\n</think>\n<answer>{_fmt(result)}</answer>"
+
+
+def countdown_solution(numbers: list[int], target: int) -> list[tuple[str, str]] | None:
+    """A sequence of (expression, step line) combining all numbers into the target, by exhaustive search."""
+
+    def search(items: list[tuple[Fraction, str]], steps: list[str]):
+        if len(items) == 1:
+            return (items[0][1], steps) if items[0][0] == target else None
+        for i, j in itertools.permutations(range(len(items)), 2):
+            (a, ea), (b, eb) = items[i], items[j]
+            rest = [items[k] for k in range(len(items)) if k not in (i, j)]
+            for op in "+-*/":
+                if op == "/" and b == 0:
+                    continue
+                r = _APPLY[op](a, b)
+                if r < 0 or r.denominator != 1:
+                    continue
+                found = search(rest + [(r, f"({ea} {op} {eb})")], steps + [f"{_fmt(a)} {op} {_fmt(b)} = {_fmt(r)}"])
+                if found:
+                    return found
+        return None
+
+    found = search([(Fraction(n), str(n)) for n in numbers], [])
+    if found is None:
+        return None
+    expr, steps = found
+    return [(expr[1:-1] if expr.startswith("(") else expr, s) for s in steps]
+
+
+def countdown_trace(example: Example) -> str | None:
+    numbers, target = example.columns["numbers"], example.columns["target"]
+    solution = countdown_solution(numbers, target)
+    if solution is None:
+        return None
+    expr = solution[0][0]
+    steps = " ".join(f"{s}." for _, s in solution)
+    assert safe_eval(expr) == target
+    return (f"<think>\nI need {target} from {', '.join(map(str, numbers))}, each used once. {steps}\n"
+            f"Let me verify: {expr} = {target}, and each number is used exactly once.\n</think>\n<answer>{expr}</answer>")
+
+
+def reasoning_traces(task_config, n: int) -> list[dict]:
+    """n chat examples {"messages": [user, assistant]} with worked reasoning for the task's training problems."""
+    from rlvr import tasks
+
+    task = tasks.build(task_config)
+    make = {"arithmetic": arithmetic_trace, "countdown": countdown_trace}.get(task_config.kind)
+    if make is None:
+        raise ValueError(f"no built-in reasoning traces for task kind {task_config.kind!r}; give a JSONL file instead")
+    out, seen, index = [], set(), 0
+    while len(out) < n and index < 50 * n:
+        ex = task.example(index)
+        index += 1
+        if ex.question in seen:
+            continue
+        trace = make(ex)
+        if trace is None:
+            continue
+        seen.add(ex.question)
+        out.append({"messages": [{"role": "user", "content": ex.question}, {"role": "assistant", "content": trace}]})
+    return out
+
+
+# ------------------------------------------------------------------------------------ general chat
+
+_CAPITALS = [("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Japan", "Tokyo"),
+             ("Canada", "Ottawa"), ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Chile", "Santiago"),
+             ("Norway", "Oslo"), ("Sweden", "Stockholm"), ("Greece", "Athens"), ("Portugal", "Lisbon"),
+             ("Austria", "Vienna"), ("Poland", "Warsaw"), ("Ireland", "Dublin"), ("Cuba", "Havana"),
+             ("Thailand", "Bangkok"), ("Russia", "Moscow"), ("China", "Beijing"), ("India", "New Delhi"),
+             ("Mexico", "Mexico City"), ("Argentina", "Buenos Aires"), ("Finland", "Helsinki")]
+_OPPOSITES = [("hot", "cold"), ("big", "small"), ("fast", "slow"), ("happy", "sad"), ("light", "dark"),
+              ("up", "down"), ("early", "late"), ("open", "closed"), ("full", "empty"), ("hard", "soft"),
+              ("old", "young"), ("rich", "poor"), ("strong", "weak"), ("wet", "dry"), ("loud", "quiet"),
+              ("tall", "short"), ("thick", "thin"), ("clean", "dirty"), ("true", "false"), ("win", "lose")]
+_COLOURS = [("grass", "green"), ("snow", "white"), ("a ripe banana", "yellow"), ("the sky on a clear day", "blue"),
+            ("coal", "black"), ("a ripe tomato", "red"), ("an orange", "orange"), ("milk", "white"),
+            ("a lemon", "yellow"), ("a strawberry", "red")]
+_PLURALS = [("mouse", "mice"), ("child", "children"), ("goose", "geese"), ("man", "men"), ("tooth", "teeth"),
+            ("foot", "feet"), ("woman", "women"), ("person", "people"), ("leaf", "leaves"), ("knife", "knives"),
+            ("box", "boxes"), ("city", "cities"), ("wolf", "wolves"), ("cactus", "cacti")]
+_SOUNDS = [("a dog", "barks"), ("a cat", "meows"), ("a cow", "moos"), ("a duck", "quacks"), ("a lion", "roars"),
+           ("a sheep", "bleats"), ("a horse", "neighs"), ("an owl", "hoots"), ("a pig", "oinks"), ("a snake", "hisses")]
+
+# (table, question templates, answer sentence); {x} is the key, {y} the value
+_KINDS = [
+    (_CAPITALS, ["What is the capital of {x}?", "Which city is the capital of {x}?"], "The capital of {x} is {y}."),
+    (_OPPOSITES, ["What is the opposite of '{x}'?", "Give the opposite of the word '{x}'."], "The opposite of '{x}' is '{y}'."),
+    (_COLOURS, ["What colour is {x}?", "Name the colour of {x}."], "{X} is {y}."),
+    (_PLURALS, ["What is the plural of '{x}'?", "How do you write more than one '{x}'?"], "The plural of '{x}' is '{y}'."),
+    (_SOUNDS, ["What sound does {x} make?", "How does {x} sound?"], "{X} {y}."),
+]
+_ALL = [(k, t, q) for k, (table, templates, _) in enumerate(_KINDS) for t in range(len(table)) for q in range(len(templates))]
+GENERAL_HELD_OUT_PERCENT = 20
+
+
+def _general(kind: int, item: int, template: int) -> tuple[str, str, str, str]:
+    table, templates, sentence = _KINDS[kind]
+    x, y = table[item]
+    fill = dict(x=x, y=y, X=x[0].upper() + x[1:])
+    return templates[template].format(**fill), sentence.format(**fill), x, y
+
+
+def general_prompt(rng: random.Random, *, held_out: bool = False) -> Example:
+    """A general question from the train (or held-out) split, its good answer and four worse ones."""
+    pool = [t for t in _ALL if in_held_out(_general(*t)[0], GENERAL_HELD_OUT_PERCENT) == held_out]
+    kind, item, template = rng.choice(pool)
+    question, good, x, y = _general(kind, item, template)
+    table = _KINDS[kind][0]
+    wrong_y = rng.choice([v for _, v in table if v != y])
+    other = rng.choice([t for t in _ALL if t[0] != kind])
+    bad = {
+        "rambling": (f"That is a really interesting question, and many people have wondered about {x} for a long time. "
+                     f"There are a lot of different things to consider here, and honestly it depends on many factors. "
+                     f"I am not completely sure, but I think the answer might be {y}, or possibly something else."),
+        "repetitive": " ".join([y] * 12),
+        "off_topic": _general(*other)[1],
+        "wrong": _KINDS[kind][2].format(x=x, y=wrong_y, X=x[0].upper() + x[1:]),
+    }
+    return Example(question=question, answer=good, columns={"rejected": bad})
+
+
+def general_examples(n: int, *, seed: int, held_out: bool = False) -> list[Example]:
+    return [general_prompt(random.Random(f"general-{seed}-{held_out}-{i}"), held_out=held_out) for i in range(n)]
+
+
+def general_chat(n: int, *, seed: int = 0) -> list[dict]:
+    """n chat examples answering general questions concisely (training split)."""
+    return [{"messages": [{"role": "user", "content": ex.question}, {"role": "assistant", "content": ex.answer}]}
+            for ex in general_examples(n, seed=seed)]
+
+
+def preference_pairs(n: int, *, seed: int = 0, held_out: bool = False) -> list[dict]:
+    """n pairs {"prompt", "chosen", "rejected"}: the concise on-topic answer over one of the worse ones."""
+    out = []
+    for i, ex in enumerate(general_examples(n, seed=seed, held_out=held_out)):
+        kinds = sorted(ex.columns["rejected"])
+        out.append({"prompt": ex.question, "chosen": ex.answer,
+                    "rejected": ex.columns["rejected"][kinds[i % len(kinds)]]})
+    return out
