@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
     pl = sub.add_parser("pipeline", help="multi-stage recipes (R1-Zero, R1) as one command")
     pl.add_argument("action", choices=["run", "show"], help="run: run the stages not yet done; show: print the resolved stages")
-    pl.add_argument("file", nargs="?", help="PIPELINE.yaml (merged over the preset)")
     pl.add_argument("--preset", help="built-in pipeline: " + ", ".join(_pipeline_presets()))
     pl.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage (its folder and later ones are deleted)")
-    pl.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. name=my-r1 or stages.reasoning-rl.steps=10")
+    pl.add_argument("overrides", nargs="*", metavar="[PIPELINE.yaml] key=value",
+                    help="a pipeline file (merged over the preset), then overrides such as name=my-r1 or "
+                         "stages.reasoning-rl.config.steps=10")
 
     c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
     c.add_argument("--preset")
@@ -61,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--command", default="train", choices=sorted(COMMAND_CONFIGS), help="whose options --reference prints")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
-    args = parser.parse_args(argv)
+    # Overrides may follow options that follow a positional (`pipeline run --preset r1 name=x`), which plain
+    # parse_args rejects: hand such leftovers to the command's overrides; unknown options still fail.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     try:
         return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config, "verify": cmd_verify, "sft": cmd_sft,
                 "rm": cmd_rm, "sample": cmd_sample, "pipeline": cmd_pipeline}[args.command](args)
@@ -129,6 +136,9 @@ def cmd_sample(args) -> int:
 def cmd_pipeline(args) -> int:
     from rlvr import pipeline
 
+    args.file = None
+    if args.overrides and "=" not in args.overrides[0]:
+        args.file, args.overrides = args.overrides[0], args.overrides[1:]
     if not args.preset and not args.file:
         raise config_mod.ConfigError("give a PIPELINE.yaml or --preset " + "|".join(pipeline.preset_names()))
     p = pipeline.load(preset=args.preset, file=args.file, overrides=args.overrides)

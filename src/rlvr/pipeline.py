@@ -10,7 +10,10 @@ A stage reads its inputs only from earlier stages' outputs (a model folder, a da
 config by `@stage`. Every stage's config is resolved and validated before the first stage runs, with the
 paths outputs will have, so a typo in stage 4 fails in seconds, not after an hour. Re-running skips stages
 with a `done` marker and resumes an interrupted stage from its last checkpoint; `--from STAGE` deletes that
-stage's folder and every later one, and runs them again.
+stage's folder and every later one, and runs them again. A stage folder records what it was made from
+(`inputs.json`: its resolved config and the `done` markers, each with a unique id, of the stages it reads
+from); if that no longer matches, because such a stage re-ran or the config changed, the stage starts over
+instead of resuming a checkpoint that belongs to other inputs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from rlvr import config as config_mod
 from rlvr.stage_config import STAGE_CONFIGS, PipelineConfig
 
 PRESETS = Path(__file__).parent / "presets" / "pipelines"
+INPUTS = "inputs.json"  # a stage's resolved config and its upstream `done` markers, written when it starts
 POLICY_KINDS = ("sft", "grpo")
 
 
@@ -36,6 +41,7 @@ class Stage:
     folder: Path
     cfg: object  # the stage command's typed config
     output: Path  # what the stage hands on
+    deps: tuple[str, ...] = ()  # the earlier stages whose outputs it reads
 
 
 def preset_names() -> list[str]:
@@ -76,14 +82,15 @@ def output_of(kind: str, folder: Path, cfg) -> Path:
     return folder / "model"
 
 
-def _substitute(value, outputs: dict[str, Path], where: str):
+def _substitute(value, outputs: dict[str, Path], where: str, used: set[str]):
     if isinstance(value, dict):
-        return {k: _substitute(v, outputs, f"{where}.{k}") for k, v in value.items()}
+        return {k: _substitute(v, outputs, f"{where}.{k}", used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, outputs, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_substitute(v, outputs, f"{where}[{i}]", used) for i, v in enumerate(value)]
     if isinstance(value, str) and value.startswith("@"):
         if value[1:] not in outputs:
             raise config_mod.ConfigError(f"{where}: {value!r} names no earlier stage; earlier: {', '.join(outputs) or 'none'}")
+        used.add(value[1:])
         return str(outputs[value[1:]])
     return value
 
@@ -92,12 +99,15 @@ def plan(p: PipelineConfig) -> list[Stage]:
     """Every stage's typed config, with the inputs it will read, validated before anything runs."""
     root = Path(p.output_dir) / p.name
     outputs: dict[str, Path] = {}
-    last_policy = p.model
+    last_policy: str | None = None  # the name of the last stage that made a policy
     stages = []
     for i, spec in enumerate(p.stages, start=1):
         folder_name = f"{i:02d}-{spec.name}"
-        data = _substitute(spec.config, outputs, f"stages.{spec.name}.config")
-        start = {"base": p.model, "previous": last_policy}.get(spec.model) or str(outputs[spec.model])
+        deps: set[str] = set()
+        data = _substitute(spec.config, outputs, f"stages.{spec.name}.config", deps)
+        source = {"base": None, "previous": last_policy}.get(spec.model, spec.model)
+        start = p.model if source is None else str(outputs[source])
+        deps |= {source} - {None}
         defaults = {"model": start, "seed": p.seed, "device": p.device, "dtype": p.dtype, "threads": p.threads}
         data = {**defaults, **data, "output_dir": str(root), "name": folder_name}
         try:
@@ -113,11 +123,18 @@ def plan(p: PipelineConfig) -> list[Stage]:
                 except rewards.RewardError as e:
                     raise config_mod.ConfigError(f"stage {spec.name!r} (grpo): {e}") from None
         out = output_of(spec.kind, root / folder_name, cfg)
-        stages.append(Stage(i, spec.name, spec.kind, root / folder_name, cfg, out))
+        stages.append(Stage(i, spec.name, spec.kind, root / folder_name, cfg, out, tuple(sorted(deps))))
         outputs[spec.name] = out
         if spec.kind in POLICY_KINDS:
-            last_policy = str(out)
+            last_policy = spec.name
     return stages
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def run_stage(stage: Stage, console) -> None:
@@ -126,7 +143,7 @@ def run_stage(stage: Stage, console) -> None:
     from rlvr.sft import train_sft
     from rlvr.trainer import train
 
-    resume = stage.folder if stage.folder.exists() else None
+    resume = stage.folder  # with no checkpoint in it yet, resuming starts from scratch
     if stage.kind == "grpo":
         train(stage.cfg, resume=resume, console=console)
     elif stage.kind == "sft":
@@ -134,7 +151,9 @@ def run_stage(stage: Stage, console) -> None:
     elif stage.kind == "rm":
         train_rm(stage.cfg, resume=resume, console=console)
     else:  # sampling has no checkpoints: an interrupted one starts over
-        shutil.rmtree(stage.folder, ignore_errors=True)
+        for p in stage.folder.iterdir():
+            if p.name != INPUTS:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
         run_sample(stage.cfg, console=console)
     if not stage.output.exists():
         raise RuntimeError(f"stage {stage.name!r} finished without writing {stage.output}")
@@ -159,15 +178,26 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
         for s in stages[names.index(from_stage):]:
             shutil.rmtree(s.folder, ignore_errors=True)
         shutil.rmtree(root / "eval", ignore_errors=True)
+    finished: dict[str, str] = {}  # stage name -> its `done` marker, which holds a unique id
     for s in stages:
         marker = s.folder / "done"
+        inputs = {"config": config_mod.dump(s.cfg), "upstream": [finished[d] for d in s.deps]}
+        if s.folder.exists() and _read_json(s.folder / INPUTS) != inputs:
+            # Made from other inputs (an earlier stage re-ran, or the config changed): resuming would mix runs.
+            console.print(f"[{s.index:02d}] {s.name}: its folder was made from other inputs; starting it over")
+            shutil.rmtree(s.folder)
         if marker.exists():
             console.print(f"[{s.index:02d}] {s.name}: done, skipped ({json.loads(marker.read_text())['output']})")
-            continue
-        console.print(f"[{s.index:02d}] {s.name} ({s.kind}){' resuming' if s.folder.exists() else ''}")
-        t0 = time.perf_counter()
-        run_stage(s, console)
-        marker.write_text(json.dumps({"output": str(s.output), "kind": s.kind, "seconds": time.perf_counter() - t0}) + "\n")
+        else:
+            console.print(f"[{s.index:02d}] {s.name} ({s.kind}){' resuming' if s.folder.exists() else ''}")
+            t0 = time.perf_counter()
+            if not s.folder.exists():
+                s.folder.mkdir(parents=True)
+                (s.folder / INPUTS).write_text(json.dumps(inputs) + "\n")
+            run_stage(s, console)
+            marker.write_text(json.dumps({"output": str(s.output), "kind": s.kind, "id": uuid.uuid4().hex,
+                                          "seconds": time.perf_counter() - t0}) + "\n")
+        finished[s.name] = marker.read_text()
     from rlvr.compare import compare
 
     compare(p, stages, root, console)

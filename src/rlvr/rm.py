@@ -7,7 +7,7 @@ answer], so the reward model reads exactly what the policy writes. The score is 
 real token (right padding), independent of how the model's config treats padding.
 
 Files in the run folder: `train_pairs.jsonl` and `eval_pairs.jsonl` (the pairs used), `config.yaml`,
-`metrics.jsonl` (loss and pairwise accuracy per step), `eval.jsonl` (held-out loss and accuracy), and
+`metrics.jsonl` (loss and pairwise accuracy per step), `eval.jsonl` (held-out `eval/loss` and `eval/accuracy`), and
 `model/`, loadable with `AutoModelForSequenceClassification.from_pretrained`.
 """
 
@@ -110,7 +110,7 @@ def train_rm(cfg, *, resume: str | Path | None = None, console=None) -> Path:
         for i in range(0, len(held), 16):
             l, s = pair_loss(model, held[i : i + 16], pad)
             loss, acc = loss + float(l), acc + s["accuracy"]
-        return {"eval_loss": loss / len(held), "eval_accuracy": acc / len(held)}
+        return {"loss": loss / len(held), "accuracy": acc / len(held)}
 
     objective = supervised.Objective(units=lambda b: float(len(b)), loss=lambda m, mb: pair_loss(m, mb, pad), evaluate=evaluate)
     return supervised.fit(cfg, run, model, tokenizer, train, objective, last=last, console=console)

@@ -4,7 +4,7 @@ For each training prompt draw N completions; keep a completion only if
   1. the task's verifier accepts it (no verifier, nothing kept: general prompts cannot be rejection-sampled),
   2. it passes the readability filters: well-formed `<think>…</think><answer>…</answer>` (each tag once),
      reasoning written in one script (no language mixing), length within bounds and not truncated, and no
-     repetition loop (one word 4-gram covering too much of the text);
+     repetition loop (too many word 4-grams repeating earlier ones);
 then drop duplicates (same text after whitespace normalisation) and keep at most K per prompt. General chat
 examples are mixed in at `general_ratio` per kept example, and the whole set is shuffled.
 
@@ -32,12 +32,12 @@ from rlvr.sft import chat_examples, write_jsonl
 
 
 def repeated_ngram_share(text: str, n: int = 4) -> float:
-    """Share of word n-grams taken by the most frequent one (0 for texts shorter than 2n words)."""
+    """Share of word n-grams that repeat an earlier one: ~0 for prose, ~1 for a loop (0 below 2n words)."""
     words = text.split()
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if len(grams) < n:
         return 0.0
-    return Counter(grams).most_common(1)[0][1] / len(grams)
+    return 1.0 - len(set(grams)) / len(grams)
 
 
 def rejection_reason(text: str, *, correct: bool | None, length: int, truncated: bool, f) -> str | None:

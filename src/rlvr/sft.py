@@ -7,7 +7,7 @@ model learns to stop. Segments are tokenized one by one and concatenated, so a l
 inside a token.
 
 Files in the run folder: `train.jsonl` (the examples used, generated ones included), `config.yaml`,
-`metrics.jsonl` (loss per assistant token), `eval.jsonl` (held-out loss), `model/` (the final model).
+`metrics.jsonl` (loss per assistant token), `eval.jsonl` (held-out loss per assistant token, `eval/loss`), `model/` (the final model).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
         if not held:
             return {}
         total = sum(float(batch_loss(model, held[i : i + 8], pad)[0]) for i in range(0, len(held), 8))
-        return {"eval_loss": total / labelled(held)}
+        return {"loss": total / labelled(held)}
 
     objective = supervised.Objective(units=labelled, loss=lambda m, mb: batch_loss(m, mb, pad), evaluate=evaluate)
     return supervised.fit(cfg, run, model, tokenizer, train, objective, last=last, console=console)

@@ -90,8 +90,8 @@ class SampleFilters(Strict):
     min_script_share: float = doc(1.0, "Minimum share of the reasoning's letters in `script` (1.0: no mixing).", ge=0, le=1)
     min_tokens: int = doc(8, "Shortest completion kept.", ge=0)
     max_tokens: int | None = doc(None, "Longest completion kept (None: any that ended before the budget).")
-    max_repeated_ngram_share: float = doc(0.3, "Drop completions where the most frequent word 4-gram covers more "
-                                          "than this share of all 4-grams (repetition loops).", gt=0, le=1)
+    max_repeated_ngram_share: float = doc(0.3, "Drop completions in which more than this share of word 4-grams "
+                                          "repeat an earlier one (repetition loops).", gt=0, le=1)
 
 
 class SampleConfig(RunFields):
