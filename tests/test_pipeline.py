@@ -163,9 +163,11 @@ def test_r1_smoke_runs_every_stage_and_resumes_after_a_kill(tmp_path):
     rm_eval = [json.loads(l) for l in (root / "05-reward-model" / "eval.jsonl").read_text().splitlines()]
     assert [e["step"] for e in rm_eval] == [0, 3] and 0 <= rm_eval[-1]["eval/accuracy"] <= 1
     table = json.loads((root / "comparison.json").read_text())
+    data = table.pop("data/03-rejection-sample")
     assert list(table) == ["base", "01-cold-start", "02-reasoning-rl", "04-sft", "06-mixed-rl"]
     assert all({"accuracy", "format_rate", "language_mixing_rate", "mean_length", "preference_reward"} <= set(r)
                for r in table.values())
+    assert data["samples"] == 8 * 4 and data["kept"] == 0 and data["general_examples"] == 16  # a random model solves nothing
     assert "| 06-mixed-rl |" in (root / "comparison.md").read_text()
 
     # --from re-runs that stage and the later ones only

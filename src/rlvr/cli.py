@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--preset")
     c.add_argument("--config")
     c.add_argument("--reference", action="store_true", help="print every option with its default and meaning")
-    c.add_argument("--command", default="train", choices=sorted(COMMAND_CONFIGS), help="whose options --reference prints")
+    c.add_argument("--command", dest="reference_of", default="train", choices=sorted(COMMAND_CONFIGS),
+                   help="whose options --reference prints")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
     # Overrides may follow options that follow a positional (`pipeline run --preset r1 name=x`), which plain
@@ -156,7 +157,7 @@ def cmd_pipeline(args) -> int:
 def cmd_config(args) -> int:
     if args.reference:
         print("| key | default | meaning |\n|---|---|---|")
-        for key, default, text in config_mod.reference(_command_configs()[args.command]):
+        for key, default, text in config_mod.reference(_command_configs()[args.reference_of], tasks=args.reference_of == "train"):
             print(f"| `{key}` | `{default}` | {text} |")
         return 0
     cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)

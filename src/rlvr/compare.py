@@ -15,6 +15,7 @@ from pathlib import Path
 from rlvr import evaluate as evaluation, models, prompts as prompt_formats
 from rlvr.config import EvalConfig
 from rlvr.rollout import Sampling, TransformersGenerator
+from rlvr.rewards.format import is_r1_format
 from rlvr.synthetic import general_examples
 from rlvr import tasks
 
@@ -61,8 +62,11 @@ def compare(p, stages, root: Path, console) -> dict:
         results[label] = evaluate_model(spec, p, reward_model, console)
         cached.write_text(json.dumps(results[label], indent=2) + "\n")
     table = markdown(results, p.eval.k if p.eval.samples else [])
+    data = {f"{s.index:02d}-{s.name}": recheck(s) for s in stages if s.kind == "sample"}
+    if data:
+        table += "\n" + data_markdown(data)
     (root / "comparison.md").write_text(table)
-    (root / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
+    (root / "comparison.json").write_text(json.dumps({**results, **{f"data/{k}": v for k, v in data.items()}}, indent=2) + "\n")
     console.print(table, soft_wrap=True)
     return results
 
@@ -80,4 +84,32 @@ def markdown(results: dict, ks: list[int]) -> str:
             cells.append("" if v is None or (isinstance(v, float) and math.isnan(v)) else
                          f"{v:.1f}" if k == "mean_length" else f"{v:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def recheck(stage) -> dict:
+    """A rejection-sampled dataset, checked again from its files: every kept completion through the task's
+    verifier and the format check, independently of the filters that kept it."""
+    folder = stage.output.parent
+    summary = json.loads((folder / "summary.json").read_text())
+    records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    kept = [r for r in records if r["kept"]]
+    task = tasks.build(stage.cfg.task)
+    checkable = [r for r in kept if "answer" in r]
+    verified = sum(bool(task.check(r["completion"], tasks.Example(r["prompt"], r["answer"], r.get("columns") or {})).correct)
+                   for r in checkable)
+    return {"samples": summary["samples"], "kept": summary["kept"], "acceptance_rate": summary["acceptance_rate"],
+            "general_examples": summary["general_examples"], "dropped_by_reason": summary["dropped_by_reason"],
+            "kept_verified_rate": verified / len(checkable) if checkable else None,
+            "kept_format_rate": sum(is_r1_format(r["completion"]) for r in kept) / len(kept) if kept else None,
+            "kept_language_mixing_rate": sum(evaluation.mixes_scripts(r["completion"]) for r in kept) / len(kept) if kept else None}
+
+
+def data_markdown(data: dict) -> str:
+    lines = ["| rejection-sampled data | samples | kept | acceptance | kept: verified | kept: format | kept: mixing | general examples |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda v: "" if v is None else f"{v:.3f}"
+    for label, d in data.items():
+        lines.append(f"| {label} | {d['samples']} | {d['kept']} | {d['acceptance_rate']:.3f} | {fmt(d['kept_verified_rate'])} | "
+                     f"{fmt(d['kept_format_rate'])} | {fmt(d['kept_language_mixing_rate'])} | {d['general_examples']} |")
     return "\n".join(lines) + "\n"

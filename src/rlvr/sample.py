@@ -109,8 +109,9 @@ def run_sample(cfg, *, console=None) -> Path:
                     seen.add(_normal(text))
                     kept.append({"messages": [{"role": "user", "content": ex.question}, {"role": "assistant", "content": text}],
                                  "source": ex.columns.get("source", cfg.task.kind), "length": int(gen.lengths[r])})
-                records.append({"prompt": ex.question, "completion": text, "source": ex.columns.get("source", cfg.task.kind),
-                                "length": int(gen.lengths[r]), "kept": reason is None, "reason": reason})
+                records.append({"prompt": ex.question, "answer": ex.answer, "columns": ex.columns, "completion": text,
+                                "source": ex.columns.get("source", cfg.task.kind), "length": int(gen.lengths[r]),
+                                "kept": reason is None, "reason": reason})
         console.print(f"sampled {min(b + per_batch, len(examples))}/{len(examples)} prompts, kept {len(kept)}")
 
     general = chat_examples(cfg.general, cfg.seed) if cfg.general is not None else []
