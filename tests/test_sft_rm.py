@@ -120,3 +120,28 @@ def test_preference_pairs_and_general_splits_are_disjoint():
     assert train_q and held_q and not train_q & held_q
     for p in synthetic.preference_pairs(20):
         assert p["chosen"] != p["rejected"]
+
+
+def test_sft_command_with_lora_writes_a_loadable_merged_model(tmp_path, run_rlvr):
+    run_rlvr("sft", "model=tiny-random", f"output_dir={tmp_path}", "name=s", "data.generate=traces", "data.examples=12",
+             "data.eval_examples=4", "epochs=2", "batch_size=4", "optim.micro_batch_size=2", "optim.lr=0.01",
+             "lora.enabled=true", "progress=false")
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path / "s"
+    steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    evals = [json.loads(l) for l in (run / "eval.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [0, 4] and evals[1]["eval/loss"] < evals[0]["eval/loss"]
+    model = AutoModelForCausalLM.from_pretrained(run / "model")  # merged: a plain model, no adapters needed
+    assert not any("lora" in n for n, _ in model.named_parameters())
+    assert len((run / "train.jsonl").read_text().splitlines()) == 12
+
+
+def test_rm_command_rejects_a_bad_pair_file_naming_the_line(tmp_path, run_rlvr):
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": 3, "rejected": "b"}\n')
+    out = run_rlvr("rm", "model=tiny-random", f"output_dir={tmp_path}", f"data.path={bad}", check=False)
+    assert out.returncode == 1 and "pairs.jsonl:2: field 'chosen' must be a string" in out.stderr
