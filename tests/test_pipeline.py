@@ -165,7 +165,7 @@ def test_r1_smoke_runs_every_stage_and_resumes_after_a_kill(tmp_path):
     table = json.loads((root / "comparison.json").read_text())
     data = table.pop("data/03-rejection-sample")
     assert list(table) == ["base", "01-cold-start", "02-reasoning-rl", "04-sft", "06-mixed-rl"]
-    assert all({"accuracy", "format_rate", "language_mixing_rate", "mean_length", "preference_reward"} <= set(r)
+    assert all({"accuracy", "format_rate", "language_mixing_rate", "mean_length", "preference_reward", "general_correct_rate"} <= set(r)
                for r in table.values())
     assert data["samples"] == 8 * 4 and data["kept"] == 0 and data["general_examples"] == 16  # a random model solves nothing
     assert "| 06-mixed-rl |" in (root / "comparison.md").read_text()
@@ -185,3 +185,10 @@ def test_r1_smoke_runs_every_stage_and_resumes_after_a_kill(tmp_path):
         assert f"{name}: its folder was made from other inputs; starting it over" in changed.stderr
     assert "reward-model: done, skipped" in changed.stderr  # it reads nothing the change touched
     assert json.loads((root / "03-rejection-sample" / "summary.json").read_text())["samples"] == 6 * 4
+
+
+def test_general_answers_are_checked_for_the_right_value():
+    from rlvr.compare import names_expected
+
+    assert names_expected("A sheep bleats.", "bleats") and names_expected("It is NEW DELHI.", "New Delhi")
+    assert not names_expected("A sheep meows.", "bleats") and not names_expected("cold", "old")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from rlvr import evaluate as evaluation, models, prompts as prompt_formats
@@ -40,9 +41,16 @@ def evaluate_model(spec: str, p, reward_model: str | None, console) -> dict:
                                 seed=p.seed).texts
         rm = PreferenceReward(reward_model, device=p.device)
         result["preference_reward"] = sum(rm([ex.question for ex in examples], out)) / len(out)
+        # What the reward model cannot see well: does the answer name the right thing? (reward hacking shows here)
+        result["general_correct_rate"] = sum(names_expected(c, ex.columns["expected"]) for ex, c in zip(examples, out)) / len(out)
         result["general_examples"] = [{"prompt": ex.question, "completion": c} for ex, c in list(zip(examples, out))[:5]]
     del model
     return result
+
+
+def names_expected(completion: str, expected: str) -> bool:
+    """The general question's right value (a capital, an opposite, a colour...) appears as a whole phrase."""
+    return re.search(rf"(?<!\w){re.escape(expected.lower())}(?!\w)", completion.lower()) is not None
 
 
 def compare(p, stages, root: Path, console) -> dict:
@@ -74,7 +82,7 @@ def compare(p, stages, root: Path, console) -> dict:
 def markdown(results: dict, ks: list[int]) -> str:
     cols = [("accuracy", "accuracy")] + [(f"pass@{k}", f"pass@{k}") for k in ks] + [
         ("format", "format_rate"), ("language mixing", "language_mixing_rate"), ("mean length", "mean_length"),
-        ("preference reward", "preference_reward")]
+        ("preference reward", "preference_reward"), ("general: right answer", "general_correct_rate")]
     cols = [(h, k) for h, k in cols if any(k in r for r in results.values())]
     lines = ["| model | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
     for label, r in results.items():

@@ -5,7 +5,8 @@
   computed, not sampled, so every trace is correct.
 - `general_prompt(rng)`: a non-reasoning chat question (capitals, opposites, colours, plurals, animal
   sounds) with one concise, on-topic answer and four worse ones (rambling, repetitive, off-topic, wrong).
-- `general_chat(n)` and `preference_pairs(n)`: SFT data and Bradley-Terry pairs built from those.
+- `general_chat(n)` and `preference_pairs(n)`: SFT data and Bradley-Terry pairs built from those (half of
+  the pairs contrast facts, half contrast form).
 
 Every generator is a pure function of (seed, index): the same call writes the same file.
 """
@@ -185,7 +186,7 @@ def general_prompt(rng: random.Random, *, held_out: bool = False) -> Example:
         "off_topic": _general(*other)[1],
         "wrong": _KINDS[kind][2].format(x=x, y=wrong_y, X=x[0].upper() + x[1:]),
     }
-    return Example(question=question, answer=good, columns={"rejected": bad})
+    return Example(question=question, answer=good, columns={"rejected": bad, "expected": y})
 
 
 def general_examples(n: int, *, seed: int, held_out: bool = False) -> list[Example]:
@@ -202,7 +203,9 @@ def preference_pairs(n: int, *, seed: int = 0, held_out: bool = False) -> list[d
     """n pairs {"prompt", "chosen", "rejected"}: the concise on-topic answer over one of the worse ones."""
     out = []
     for i, ex in enumerate(general_examples(n, seed=seed, held_out=held_out)):
-        kinds = sorted(ex.columns["rejected"])
-        out.append({"prompt": ex.question, "chosen": ex.answer,
-                    "rejected": ex.columns["rejected"][kinds[i % len(kinds)]]})
+        # Half the pairs contrast the right fact with a wrong one in the same form, so the reward model cannot
+        # score by form alone (with a quarter, GRPO against it learned concise wrong answers); the other half
+        # contrast form: rambling, repetitive, off-topic.
+        kind = "wrong" if i % 2 == 0 else ("off_topic", "rambling", "repetitive")[(i // 2) % 3]
+        out.append({"prompt": ex.question, "chosen": ex.answer, "rejected": ex.columns["rejected"][kind]})
     return out
