@@ -73,15 +73,9 @@ def pair_loss(model, pairs: list[dict], pad_id: int) -> tuple[torch.Tensor, dict
 
 def train_rm(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Train a reward model; return its folder."""
-    from rich.console import Console
-
-    console = console or Console(stderr=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or "rm")
-    if resume and (run / supervised.FINAL / "config.json").exists():
-        return run / supervised.FINAL
-    supervised.prepare_run(run, cfg, resume=bool(resume))
+    console, run, finished = supervised.open_run(cfg, resume=resume, default_name="rm", console=console)
+    if finished is not None:
+        return finished
     d = cfg.data
     if d.generate:
         train_pairs = synthetic.preference_pairs(d.examples, seed=cfg.seed)

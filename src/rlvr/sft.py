@@ -131,15 +131,9 @@ def labelled(items: list[dict]) -> float:
 
 def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Run SFT; return the final model folder."""
-    from rich.console import Console
-
-    console = console or Console(stderr=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or "sft")
-    if resume and (run / supervised.FINAL / "config.json").exists():
-        return run / supervised.FINAL
-    supervised.prepare_run(run, cfg, resume=bool(resume))
+    console, run, finished = supervised.open_run(cfg, resume=resume, default_name="sft", console=console)
+    if finished is not None:
+        return finished
     examples = chat_examples(cfg.data, cfg.seed)
     if len(examples) < 2:
         raise ChatFormatError(f"SFT needs at least 2 examples, the data has {len(examples)}"

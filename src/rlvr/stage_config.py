@@ -131,14 +131,9 @@ class PipelineEvalConfig(Strict):
     batch_size: int = doc(64, "Completions generated together.", ge=1)
 
 
-class PipelineConfig(Strict):
-    name: str = doc("r1", "Pipeline name; it writes to `output_dir/name`.")
-    output_dir: str = _T["output_dir"]
-    model: str = _T["model"]
-    seed: int = _T["seed"]
-    device: str = _T["device"]
-    dtype: Literal["auto", "float32", "bfloat16"] = _T["dtype"]
-    threads: int | None = _T["threads"]
+class PipelineConfig(RunFields):
+    name: str = doc("r1", "Pipeline name; it writes to `output_dir/name`. `model`, `seed`, `device`, `dtype` and "
+                    "`threads` are every stage's defaults (`model`: the base).")
     stages: list[StageSpec] = doc(..., "The stages, in order.", min_length=1)
     eval: PipelineEvalConfig = PipelineEvalConfig()
 

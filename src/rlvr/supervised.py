@@ -37,11 +37,22 @@ class Objective:
     evaluate: Callable[[Any], dict]  # model -> held-out metrics
 
 
-def prepare_run(run: Path, cfg, *, resume: bool) -> None:
+def open_run(cfg, *, resume, default_name: str, console):
+    """(console, run folder, finished model or None). A resumed run that already finished hands back its
+    model; a new run refuses a folder that holds another run."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or default_name)
+    if resume and (run / FINAL / "config.json").exists():
+        return console, run, run / FINAL
     if not resume and run.exists() and any(run.iterdir()):
         raise FileExistsError(f"{run} already holds a run; resume it with --resume {run} or pick another name")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(config_mod.dump(cfg))
+    return console, run, None
 
 
 def fit(cfg, run: Path, model, tokenizer, train: list, objective: Objective, *, last: Path | None, console) -> Path:
