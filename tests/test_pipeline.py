@@ -109,6 +109,8 @@ def test_a_config_error_in_the_last_stage_fails_before_the_first_runs(tmp_path):
         pipeline.plan(pipeline.load(preset="r1-smoke", overrides=["stages.sft.config.data.path=@nowhere"]))
     with pytest.raises(config_mod.ConfigError, match="unknown reward 'prefrence'"):
         pipeline.plan(pipeline.load(preset="r1-smoke", overrides=["stages.mixed-rl.config.rewards=[{name: prefrence}]"]))
+    with pytest.raises(config_mod.ConfigError, match="eval.reward_model 'sft' is not the name of an `rm` stage"):
+        pipeline.load(preset="r1-smoke", overrides=["eval.reward_model=sft"])
     with pytest.raises(config_mod.ConfigError, match="no stage named 'nope'"):
         pipeline.load(preset="r1-smoke", overrides=["stages.nope.config.steps=1"])
     assert not any(tmp_path.iterdir())

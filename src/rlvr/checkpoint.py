@@ -83,3 +83,12 @@ def latest(folder: Path) -> Path | None:
 
 def load_state(checkpoint: Path) -> dict:
     return torch.load(checkpoint / STATE, map_location="cpu", weights_only=False)
+
+
+def restore(checkpoint: Path, optimizer, scheduler) -> dict:
+    """Put the optimizer, schedule and RNGs back as they were at `checkpoint`; return its state."""
+    state = load_state(checkpoint)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return state

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--preset")
     c.add_argument("--config")
     c.add_argument("--reference", action="store_true", help="print every option with its default and meaning")
-    c.add_argument("--command", dest="reference_of", default="train", choices=sorted(COMMAND_CONFIGS),
+    c.add_argument("--command", dest="reference_of", default="train", choices=sorted(_command_configs()),
                    help="whose options --reference prints")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
@@ -94,9 +94,6 @@ def _command_configs() -> dict:
 
     return {"train": config_mod.TrainConfig, "eval": config_mod.EvalCommandConfig, "sft": sc.SFTConfig,
             "rm": sc.RMConfig, "sample": sc.SampleConfig, "pipeline": sc.PipelineConfig}
-
-
-COMMAND_CONFIGS = ("train", "eval", "sft", "rm", "sample", "pipeline")
 
 
 def _stage_config(args, kind: str):

@@ -8,6 +8,7 @@ result is cached in `eval/<row>.json`, so a re-run only evaluates what changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -21,7 +22,8 @@ from rlvr.synthetic import general_examples
 from rlvr import tasks
 
 
-def evaluate_model(spec: str, p, reward_model: str | None, console) -> dict:
+def evaluate_model(spec: str, p, reward_model) -> dict:
+    """`reward_model`: a function returning the loaded `PreferenceReward` (loaded once for every row), or None."""
     e = p.eval
     device = models.pick_device(p.device)
     model, tokenizer = models.load(spec, device=device, dtype=models.pick_dtype(p.dtype, device))
@@ -31,16 +33,13 @@ def evaluate_model(spec: str, p, reward_model: str | None, console) -> dict:
     result = evaluation.evaluate(gen, tokenizer, tasks.build(e.task), eval_cfg=eval_cfg, prompt_cfg=e.prompt,
                                  max_new_tokens=e.max_new_tokens, seed=p.seed)
     if reward_model is not None and e.general_prompts:
-        from rlvr.rm import PreferenceReward
-
         examples = general_examples(e.general_prompts, seed=p.seed, held_out=True)
         texts = [prompt_formats.render(ex.question, template="chat", tokenizer=tokenizer) for ex in examples]
         out = []
         for i in range(0, len(texts), e.batch_size):
             out += gen.generate(texts[i : i + e.batch_size], n=1, sampling=Sampling(max_new_tokens=e.max_new_tokens, temperature=0.0),
                                 seed=p.seed).texts
-        rm = PreferenceReward(reward_model, device=p.device)
-        result["preference_reward"] = sum(rm([ex.question for ex in examples], out)) / len(out)
+        result["preference_reward"] = sum(reward_model()([ex.question for ex in examples], out)) / len(out)
         # What the reward model cannot see well: does the answer name the right thing? (reward hacking shows here)
         result["general_correct_rate"] = sum(names_expected(c, ex.columns["expected"]) for ex, c in zip(examples, out)) / len(out)
         result["general_examples"] = [{"prompt": ex.question, "completion": c} for ex, c in list(zip(examples, out))[:5]]
@@ -54,11 +53,16 @@ def names_expected(completion: str, expected: str) -> bool:
 
 
 def compare(p, stages, root: Path, console) -> dict:
-    rows = [("base", p.model)] + [(f"{s.index:02d}-{s.name}", str(s.output)) for s in stages if s.kind in ("sft", "grpo")]
-    rms = [s for s in stages if s.kind == "rm"]
-    if p.eval.reward_model is not None:
-        rms = [s for s in stages if s.name == p.eval.reward_model]
-    reward_model = str(rms[-1].output) if rms else None
+    from rlvr.pipeline import POLICY_KINDS
+
+    rows = [("base", p.model)] + [(s.folder.name, str(s.output)) for s in stages if s.kind in POLICY_KINDS]
+    rms = [s for s in stages if s.kind == "rm" and p.eval.reward_model in (None, s.name)]
+
+    @functools.cache
+    def reward_model():
+        from rlvr.rm import PreferenceReward
+
+        return PreferenceReward(str(rms[-1].output), device=p.device)
     (root / "eval").mkdir(exist_ok=True)
     results = {}
     for label, spec in rows:
@@ -67,10 +71,10 @@ def compare(p, stages, root: Path, console) -> dict:
             results[label] = json.loads(cached.read_text())
             continue
         console.print(f"evaluating {label} ({spec})")
-        results[label] = evaluate_model(spec, p, reward_model, console)
+        results[label] = evaluate_model(spec, p, reward_model if rms else None)
         cached.write_text(json.dumps(results[label], indent=2) + "\n")
     table = markdown(results, p.eval.k if p.eval.samples else [])
-    data = {f"{s.index:02d}-{s.name}": recheck(s) for s in stages if s.kind == "sample"}
+    data = {s.folder.name: recheck(s) for s in stages if s.kind == "sample"}
     if data:
         table += "\n" + data_markdown(data)
     (root / "comparison.md").write_text(table)

@@ -9,16 +9,14 @@ from collections import Counter
 from rlvr import prompts as prompt_formats
 from rlvr.algos import pass_at_k
 from rlvr.rewards.format import is_r1_format
-from rlvr.rewards.math_answer import last_tag
-from rlvr.rewards.shaping import script_share
+from rlvr.rewards.shaping import reasoning_script_share
 from rlvr.rollout import Generator, Sampling
 from rlvr.tasks import Check, Task
 
 
 def mixes_scripts(text: str, script: str = "latin") -> bool:
     """True if any letter of the reasoning (the <think> block, else the whole text) is outside `script`."""
-    reasoning = last_tag(text, "think")
-    share = script_share(reasoning if reasoning is not None else text, script)
+    share = reasoning_script_share(text, script)
     return share is not None and share < 1.0
 
 

@@ -73,7 +73,7 @@ def pair_loss(model, pairs: list[dict], pad_id: int) -> tuple[torch.Tensor, dict
 
 def train_rm(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Train a reward model; return its folder."""
-    console, run, finished = supervised.open_run(cfg, resume=resume, default_name="rm", console=console)
+    console, run, finished, last = supervised.open_run(cfg, resume=resume, default_name="rm", console=console)
     if finished is not None:
         return finished
     d = cfg.data
@@ -91,23 +91,14 @@ def train_rm(cfg, *, resume: str | Path | None = None, console=None) -> Path:
 
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    last = supervised.checkpoint.latest(run / "checkpoints") if resume else None
     model, tokenizer = load_scorer(str(last) if last is not None else cfg.model, device=device,
                                    dtype=pick_dtype(cfg.dtype, device), gradient_checkpointing=cfg.gradient_checkpointing)
     enc = lambda p: {"chosen_ids": encode(tokenizer, p["prompt"], p["chosen"], d.max_length),
                      "rejected_ids": encode(tokenizer, p["prompt"], p["rejected"], d.max_length)}
     train, held = [enc(p) for p in train_pairs], [enc(p) for p in eval_pairs]
     pad = tokenizer.pad_token_id
-
-    def evaluate(model) -> dict:
-        loss = acc = 0.0
-        for i in range(0, len(held), 16):
-            l, s = pair_loss(model, held[i : i + 16], pad)
-            loss, acc = loss + float(l), acc + s["accuracy"]
-        return {"loss": loss / len(held), "accuracy": acc / len(held)}
-
-    objective = supervised.Objective(units=lambda b: float(len(b)), loss=lambda m, mb: pair_loss(m, mb, pad), evaluate=evaluate)
-    return supervised.fit(cfg, run, model, tokenizer, train, objective, last=last, console=console)
+    objective = supervised.Objective(units=lambda b: float(len(b)), loss=lambda m, mb: pair_loss(m, mb, pad))
+    return supervised.fit(cfg, run, model, tokenizer, train, held, objective, last=last, console=console)
 
 
 class PreferenceReward:

@@ -25,8 +25,7 @@ import torch
 
 from rlvr import models, prompts as prompt_formats, tasks
 from rlvr.rewards.format import is_r1_format
-from rlvr.rewards.math_answer import last_tag
-from rlvr.rewards.shaping import script_share
+from rlvr.rewards.shaping import reasoning_script_share
 from rlvr.rollout import Sampling, TransformersGenerator
 from rlvr.sft import chat_examples, write_jsonl
 
@@ -48,8 +47,7 @@ def rejection_reason(text: str, *, correct: bool | None, length: int, truncated:
         return "verifier rejected"
     if f.require_format and not is_r1_format(text):
         return "format"
-    reasoning = last_tag(text, "think")
-    share = script_share(reasoning if reasoning is not None else text, f.script)
+    share = reasoning_script_share(text, f.script)
     if share is not None and share < f.min_script_share:
         return "language mixing"
     if truncated:

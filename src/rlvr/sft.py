@@ -131,7 +131,7 @@ def labelled(items: list[dict]) -> float:
 
 def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Run SFT; return the final model folder."""
-    console, run, finished = supervised.open_run(cfg, resume=resume, default_name="sft", console=console)
+    console, run, finished, last = supervised.open_run(cfg, resume=resume, default_name="sft", console=console)
     if finished is not None:
         return finished
     examples = chat_examples(cfg.data, cfg.seed)
@@ -142,7 +142,6 @@ def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
 
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    last = supervised.checkpoint.latest(run / "checkpoints") if resume else None
     model, tokenizer = policy.build(cfg, device, pick_dtype(cfg.dtype, device), checkpoint=last)
     items = [dict(zip(("ids", "labels"), encode_chat(tokenizer, ex["messages"], cfg.data.max_length))) for ex in examples]
     random.Random(cfg.seed).shuffle(items)
@@ -151,12 +150,5 @@ def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     if cfg.data.packing:
         train = pack(train, cfg.data.max_length)
     pad = tokenizer.pad_token_id
-
-    def evaluate(model) -> dict:
-        if not held:
-            return {}
-        total = sum(float(batch_loss(model, held[i : i + 8], pad)[0]) for i in range(0, len(held), 8))
-        return {"loss": total / labelled(held)}
-
-    objective = supervised.Objective(units=labelled, loss=lambda m, mb: batch_loss(m, mb, pad), evaluate=evaluate)
-    return supervised.fit(cfg, run, model, tokenizer, train, objective, last=last, console=console)
+    objective = supervised.Objective(units=labelled, loss=lambda m, mb: batch_loss(m, mb, pad))
+    return supervised.fit(cfg, run, model, tokenizer, train, held, objective, last=last, console=console)

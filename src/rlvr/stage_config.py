@@ -146,6 +146,9 @@ class PipelineConfig(RunFields):
             if s.model not in ("base", "previous") and s.model not in seen:
                 raise ValueError(f"stage {s.name!r}: model {s.model!r} is not base, previous or an earlier stage")
             seen.append(s.name)
+        rm = self.eval.reward_model
+        if rm is not None and not any(s.name == rm and s.kind == "rm" for s in self.stages):
+            raise ValueError(f"eval.reward_model {rm!r} is not the name of an `rm` stage")
         return self
 
 

@@ -4,7 +4,8 @@
         batch = examples in this epoch's seeded order
         loss  = sum over micro-batches of objective.loss(micro) / objective.units(batch)
         optimizer step, schedule step, metrics.jsonl
-    eval.jsonl before the first and after the last step; the final model in `run/model/`
+    eval.jsonl (the same per-unit loss and stats on held-out items) before the first and after the last
+    step; the final model in `run/model/`
 
 An objective says what a unit is (an assistant token, a preference pair) and how to sum the loss over
 units; dividing by the batch's units makes one batch of 8 equal 8 accumulated micro-batches of 1. The
@@ -34,12 +35,25 @@ FINAL = "model"
 class Objective:
     units: Callable[[list], float]  # how many units (tokens, pairs) a batch holds
     loss: Callable[[Any, list], tuple[torch.Tensor, dict]]  # (model, micro-batch) -> (summed loss, summed stats)
-    evaluate: Callable[[Any], dict]  # model -> held-out metrics
+
+
+def measure(model, items: list, objective: Objective, micro_batch: int, *, backward: bool) -> dict:
+    """Loss and stats per unit over `items`, in micro-batches; with backward, gradients of that mean too.
+    Training and held-out evaluation report the same quantities this way."""
+    units = objective.units(items)
+    sums: dict[str, float] = {}
+    for i in range(0, len(items), micro_batch):
+        loss, stats = objective.loss(model, items[i : i + micro_batch])
+        if backward:
+            (loss / units).backward()
+        for key, v in {"loss": float(loss.detach()), **stats}.items():
+            sums[key] = sums.get(key, 0.0) + v
+    return {key: v / units for key, v in sums.items()}
 
 
 def open_run(cfg, *, resume, default_name: str, console):
-    """(console, run folder, finished model or None). A resumed run that already finished hands back its
-    model; a new run refuses a folder that holds another run."""
+    """(console, run folder, finished model or None, checkpoint to resume from or None). A resumed run that
+    already finished hands back its model; a new run refuses a folder that holds another run."""
     from rich.console import Console
 
     console = console or Console(stderr=True)
@@ -47,16 +61,17 @@ def open_run(cfg, *, resume, default_name: str, console):
         torch.set_num_threads(cfg.threads)
     run = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or default_name)
     if resume and (run / FINAL / "config.json").exists():
-        return console, run, run / FINAL
+        return console, run, run / FINAL, None
     if not resume and run.exists() and any(run.iterdir()):
         raise FileExistsError(f"{run} already holds a run; resume it with --resume {run} or pick another name")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(config_mod.dump(cfg))
-    return console, run, None
+    return console, run, None, checkpoint.latest(run / "checkpoints") if resume else None
 
 
-def fit(cfg, run: Path, model, tokenizer, train: list, objective: Objective, *, last: Path | None, console) -> Path:
-    """Train on `train` (already tokenized items) and return the final model folder."""
+def fit(cfg, run: Path, model, tokenizer, train: list, held: list, objective: Objective, *, last: Path | None,
+        console) -> Path:
+    """Train on `train` (already tokenized items), evaluate on `held`, return the final model folder."""
     from rlvr.trainer import _StopRequest
 
     per_epoch = math.ceil(len(train) / cfg.batch_size)
@@ -64,11 +79,7 @@ def fit(cfg, run: Path, model, tokenizer, train: list, objective: Objective, *, 
     optimizer, scheduler = policy.optimizer_and_schedule(cfg, model, steps=total)
     start = 0
     if last is not None:
-        state = checkpoint.load_state(last)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
-        start = state["step"]
+        start = checkpoint.restore(last, optimizer, scheduler)["step"]
         console.print(f"resuming {run} from {last.name} (step {start})")
     for name in ("metrics.jsonl", "eval.jsonl"):
         truncate_jsonl(run / name, max_step=start if last is not None else -1)
@@ -82,7 +93,7 @@ def fit(cfg, run: Path, model, tokenizer, train: list, objective: Objective, *, 
     def evaluate(step: int) -> None:
         model.eval()
         with torch.no_grad():
-            result = objective.evaluate(model)
+            result = measure(model, held, objective, cfg.optim.micro_batch_size, backward=False) if held else {}
         model.train()
         log.log_eval(step, result)
         console.print(f"eval at step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in result.items()))
@@ -98,22 +109,14 @@ def fit(cfg, run: Path, model, tokenizer, train: list, objective: Objective, *, 
                 order = list(range(len(train)))
                 random.Random(cfg.seed * 1_000_003 + epoch).shuffle(order)
                 batch = [train[i] for i in order[k * cfg.batch_size : (k + 1) * cfg.batch_size]]
-                units = objective.units(batch)
                 optimizer.zero_grad(set_to_none=True)
-                sums: dict[str, float] = {}
-                mb = cfg.optim.micro_batch_size
-                for i in range(0, len(batch), mb):
-                    loss, stats = objective.loss(model, batch[i : i + mb])
-                    (loss / units).backward()
-                    for key, v in {"loss": float(loss.detach()), **stats}.items():
-                        sums[key] = sums.get(key, 0.0) + v
+                metrics = measure(model, batch, objective, cfg.optim.micro_batch_size, backward=True)
                 max_norm = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else float("inf")
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
                 lr = scheduler.get_last_lr()[0]
                 optimizer.step()
                 scheduler.step()
-                metrics = {key: v / units for key, v in sums.items()}
-                metrics |= {"units": units, "grad_norm": grad_norm, "lr": lr, "epoch": epoch, "seconds/step": time.perf_counter() - t0}
+                metrics |= {"units": objective.units(batch), "grad_norm": grad_norm, "lr": lr, "epoch": epoch, "seconds/step": time.perf_counter() - t0}
                 log.log(step + 1, metrics)
                 if cfg.progress:
                     console.print(f"step {step + 1}/{total}  loss {metrics['loss']:.4f}  {metrics['seconds/step']:.1f}s")

@@ -243,10 +243,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
 
     start, data_position = 0, 0
     if last is not None:
-        state = checkpoint.load_state(last)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
+        state = checkpoint.restore(last, optimizer, scheduler)
         start, data_position = state["step"], state["data_position"]
         console.print(f"resuming {run} from {last.name} (step {start})")
     for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):

@@ -110,8 +110,7 @@ def resolve(spec, task: Task) -> Reward:
         except TypeError as e:
             raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
         return Reward(spec.name, fn, spec.weight, _sources(spec))
-    if spec.name not in BUILTIN:
-        raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join([*BUILTIN, *FACTORIES])}")
+    check_spec(spec)
     return Reward(spec.name, BUILTIN[spec.name], spec.weight, _sources(spec))
 
 

@@ -44,6 +44,12 @@ def script_share(text: str, script: str) -> float | None:
     return hits / total if total else None
 
 
+def reasoning_script_share(text: str, script: str) -> float | None:
+    """`script_share` of the reasoning: the `<think>` block when there is one, else the whole text."""
+    think = last_tag(text, "think")
+    return script_share(think if think is not None else text, script)
+
+
 def _lengths(completions, completion_ids) -> list[int]:
     if completion_ids is not None:
         return [len(ids) for ids in completion_ids]
@@ -60,10 +66,7 @@ def language_consistency(script: str = "latin", *, reasoning_only: bool = True):
         out = []
         for c in completions:
             text = completion_text(c)
-            if reasoning_only:
-                think = last_tag(text, "think")
-                text = think if think is not None else text
-            share = script_share(text, script)
+            share = reasoning_script_share(text, script) if reasoning_only else script_share(text, script)
             out.append(1.0 if share is None else share)
         return out
 
