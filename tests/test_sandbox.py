@@ -43,6 +43,26 @@ def test_runaway_programs_are_killed_at_the_wall_clock_limit(sandbox, name, code
     assert ok.stdout == b"next\n"
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="counts the processes of the sandbox uid, which only a root host drops to")
+def test_finished_runs_leave_no_processes(sandbox):
+    """Each run's processes are gone when it returns, zombies included: they would count against the sandbox
+    uid's process limit (this VM's init reaps orphans slowly), and later runs would fail to fork."""
+    from rlvr.verifiers.sandbox import NOBODY
+
+    for _ in range(10):
+        assert run(sandbox, "import os\nif os.fork() == 0:\n    os._exit(0)\nos.wait()\nprint('ok')")[0].stdout == b"ok\n"
+    left = [p for p in Path("/proc").glob("[0-9]*/status")
+            if any(line.split()[1:2] == [str(NOBODY)] for line in _lines(p) if line.startswith("Uid:"))]
+    assert left == []
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except OSError:
+        return []
+
+
 def test_memory_bomb_fails_fast(sandbox):
     r, seconds = run(sandbox, "x = bytearray(10**10)")
     assert r.returncode != 0 and b"MemoryError" in r.stderr and seconds < 2

@@ -6,7 +6,9 @@ outside its folder, open network connections, or read the tests, the command lin
 
 With bubblewrap (`bwrap`, installed by `make setup`), each run gets:
   - its own user, PID, IPC, UTS, cgroup and network namespaces: no network at all (not even the host's
-    loopback), no view of host processes, so nothing outside can be signalled;
+    loopback), no view of host processes, so nothing outside can be signalled. The program is the PID
+    namespace's init (`--as-pid-1`): with bubblewrap's own init in between, each run left a zombie that a
+    slow-reaping host init (as on this machine's VM) counted against the sandbox uid's process limit;
   - a read-only view of the filesystem, a private `/tmp` holding its writable work folder (`/tmp/sandbox`);
   - an unprivileged uid (65534) and rlimits: CPU seconds, address space, processes, open files, file size
     (which also caps stdout/stderr, written to files outside the sandbox), no core dumps;
@@ -76,7 +78,7 @@ def _bwrap_prefix(exe: str, workdir: Path) -> list[str]:
     return [
         exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         "--bind", str(workdir), "/tmp/sandbox", "--chdir", "/tmp/sandbox",
-        "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+        "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
         "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/tmp/sandbox",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--",
     ]
@@ -131,6 +133,7 @@ class Sandbox:
         try:
             for name, text in (files or {}).items():
                 (work / name).write_text(text)
+                os.chmod(work / name, 0o444)  # the program may add files, not rewrite the ones it was given
             os.chmod(work, 0o777)  # writable by the unprivileged uid
             (io_dir / "stdin").write_bytes(stdin)
             cmd = (_bwrap_prefix(shutil.which("bwrap"), work) if self.isolated else []) + argv
