@@ -46,7 +46,7 @@ def test_sft_loss_is_the_mean_over_assistant_tokens_and_accumulates_exactly(tiny
         target = torch.tensor(it["labels"][1:])
         keep = target != IGNORE
         manual += float(F.cross_entropy(logits[keep], target[keep], reduction="sum").detach())
-    assert math.isclose(float(loss), manual, rel_tol=1e-5)
+    assert math.isclose(loss.item(), manual, rel_tol=1e-5)
     # one batch of 4 equals 4 accumulated micro-batches of 1, both divided by the batch's labelled tokens
     units = labelled(items)
     model.zero_grad()

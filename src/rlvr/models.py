@@ -204,7 +204,7 @@ def _prepare(model, tokenizer, device, dtype, gradient_checkpointing: bool):
     if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     # Dropout would make the policy's log-probs stochastic and break the on-policy ratio of 1.
     for module in model.modules():
