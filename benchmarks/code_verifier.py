@@ -52,7 +52,8 @@ def main() -> int:
         rows = [json.loads(l) for l in gzip.open(HUMANEVAL, "rt")]
         start = time.perf_counter()
         res = verifier.verify_batch([(r["prompt"] + r["canonical_solution"],
-                                      {"language": "python", "entry_point": r["entry_point"], "test_code": r["test"]}) for r in rows])
+                                      {"language": "python", "entry_point": r["entry_point"], "test_code": r["test"],
+                                       "prelude": r["prompt"]}) for r in rows])
         seconds = time.perf_counter() - start
         passed = sum(x.reward == 1.0 for x in res)
         print(f"HumanEval canonical solutions: {passed}/{len(rows)} pass ({seconds:.1f} s)")

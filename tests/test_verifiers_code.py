@@ -65,6 +65,20 @@ CHEATS = {
     "fork bomb": "import os\ndef add(a, b):\n    while True:\n        try: os.fork()\n        except OSError: pass",
     "memory bomb": "def add(a, b):\n    return len(bytearray(10**11))",
     "output flood": "import sys\nwhile True: sys.stdout.write('@@rlvr-result@@ ' * 1000)",
+    # against the in-sandbox check: the checker is another, non-dumpable process holding nothing to steal
+    "metaclass always-equal": "class M(type):\n    def __eq__(s, o): return True\n    __hash__ = type.__hash__\n"
+                              "class E(int, metaclass=M):\n    def __eq__(s, o): return True\n    __hash__ = int.__hash__\n"
+                              "def add(a, b): return E(0)",
+    "harness globals via __main__": "import __main__, os\ndef add(a, b):\n    g = vars(__main__)\n"
+                                    "    print(*[f'{k}={v}' for k, v in g.items() if isinstance(v, str)], sep='\\n', flush=True)\n"
+                                    "    os._exit(0)",
+    "harness frames": "import sys, os\ndef add(a, b):\n    f = sys._getframe(1)\n    while f is not None:\n"
+                      "        print(*f.f_globals.values(), flush=True)\n        f = f.f_back\n    os._exit(0)",
+    "checker's tests and stdout via /proc": "import os\ndef add(a, b):\n    for pid in (1, os.getppid()):\n"
+                                            "        for fd in (0, 1):\n            try:\n"
+                                            "                with open(f'/proc/{pid}/fd/{fd}', 'r+') as f:\n"
+                                            "                    f.write('@@rlvr-check@@ {\"ok\": true}\\n')\n"
+                                            "            except OSError:\n                pass\n    os._exit(0)",
 }
 
 
@@ -79,8 +93,29 @@ def test_cheats_score_zero_promptly(verifier, name, tests):
 
 def test_as_a_reward_function_and_bad_language(verifier):
     assert verifier(["q", "q"], [HONEST_ADD, "def add(a, b): return 0"], tests=[ADD_CALL, ADD_CALL]) == [1.0, 0.0]
-    r = verifier.verify("x", {"language": "cobol", "tests": []})
+    r = verifier.verify("x", {"language": "cobol", "tests": [{"input": "", "output": ""}]})
     assert r.reward == 0.0 and "unsupported language" in r.reason
+
+
+def test_in_sandbox_check_uses_the_tasks_helpers_not_the_completions(verifier):
+    tests = {"language": "python", "entry_point": "double", "prelude": "def is_double(x, y):\n    return y == 2 * x\n",
+             "test_code": "def check(candidate):\n    for x in range(5):\n        assert is_double(x, candidate(x))\n"
+                          "        assert double(x) == candidate(x)  # the entry point by name is the candidate\n"}
+    assert verifier.verify("def double(x):\n    return x + x", tests).reward == 1.0
+    cheat = "def is_double(x, y):\n    return True\ndef double(x):\n    return 0"
+    assert verifier.verify(cheat, tests).reward == 0.0
+    without = verifier.verify("def double(x):\n    return x + x", {k: v for k, v in tests.items() if k != "prelude"})
+    assert without.reward == 0.0 and "is_double" in without.tests[0]["error"]  # says what is missing
+
+
+def test_in_sandbox_check_sees_exceptions_and_rebuilt_values(verifier):
+    tests = {"language": "python", "entry_point": "f",
+             "test_code": "def check(candidate):\n    assert candidate([1, 2]) == (2, 1) and type(candidate([1, 2])) is tuple\n"
+                          "    assert candidate({}) == {(1, 2): {3}}\n    try:\n        candidate(None)\n"
+                          "        assert False\n    except ValueError:\n        pass\n"}
+    honest = ("def f(x):\n    if x is None:\n        raise ValueError('no')\n"
+              "    return tuple(reversed(x)) if isinstance(x, list) else {(1, 2): {3}}")
+    assert verifier.verify(honest, tests).reward == 1.0
 
 
 def test_cli_verify_code(run_rlvr, tmp_path):

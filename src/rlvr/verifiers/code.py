@@ -10,10 +10,10 @@ Threat model: the program is hostile (see sandbox.py for what the process can do
     exact `type`, so objects whose `__eq__` is always true fail;
   - assert-style tests (HumanEval's `check(candidate)`) whose statements are all
     `assert candidate(<literals>) == <literal>` are converted to call-based tests outside the sandbox.
-    Any other check runs inside the sandbox, and passes only if the harness prints a per-run random token
-    after `check` returns. That token is read from stdin before the candidate's code is loaded, so only a
-    program that digs through its own interpreter's memory could forge it: a weaker guarantee, reported in
-    the result's `mode`.
+    Any other check runs inside the sandbox, but never in the candidate's process: inside/checker.py
+    (non-dumpable, holding the tests only in memory) calls the candidate in a second process over pipes
+    and rebuilds each reply as genuine built-in data (inside/wire.py). The check's helpers come from the
+    spec's trusted `prelude`, not from the completion. Mode `assert-in-sandbox` in the result;
 Python only for now; `language` selects the runner so others can be added.
 """
 
@@ -23,12 +23,12 @@ import ast
 import json
 import math
 import re
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from rlvr.rewards.math_answer import completion_text
+from rlvr.rewards.math_answer import check_completion, completion_text
 from rlvr.verifiers.sandbox import Limits, Sandbox, sandbox_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
@@ -42,11 +42,11 @@ _type, _print, _dumps, _all = type, print, json.dumps, all
 _PLAIN = (int, float, str, bool, type(None))
 def _plain(x, depth=0):
     t = _type(x)
-    if t in _PLAIN:
+    if any(t is p for p in _PLAIN):  # identity: a metaclass can make `t == int` say yes
         return True
     if depth > 20:
         return False
-    if t in (list, tuple, set, frozenset):
+    if any(t is p for p in (list, tuple, set, frozenset)):
         return _all(_plain(v, depth + 1) for v in x)
     if t is dict:
         return _all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in x.items())
@@ -68,23 +68,9 @@ for _i, _a in enumerate(_args):
     _print(_line, flush=True)
 '''
 
-CHECK_HARNESS = r'''
-import sys
-_token = sys.stdin.readline().strip()
-sys.stdin.close()
-''' + PRELUDE + r'''
-_ns = {"__name__": "solution"}
-exec(compile(open("solution.py").read(), "solution.py", "exec"), _ns)
-exec(compile(open("tests.py").read(), "tests.py", "exec"), _ns)  # HumanEval's tests use the prompt's helpers
-_candidate = _ns[ENTRY]
-def _guarded(*a, **k):
-    v = _candidate(*a, **k)
-    if not _plain(v):
-        raise TypeError("non-plain return value")
-    return v
-_ns["check"](_guarded)
-_print(MARK + _token, flush=True)
-'''
+INSIDE = Path(__file__).resolve().parent / "inside"  # scripts copied into the sandbox for assert-style checks
+CHECK_FILES = {name: (INSIDE / name).read_text() for name in ("wire.py", "checker.py", "candidate.py")}
+CHECK_MARK = "@@rlvr-check@@ "
 
 
 @dataclass
@@ -163,6 +149,34 @@ def convert_asserts(test_code: str, entry_point: str) -> list[dict] | None:
     return tests or None
 
 
+def check_tests(tests) -> None:
+    """ValueError naming what is wrong with a test spec (one of the three formats in the module docstring)."""
+    def fail(why: str):
+        raise ValueError(f"tests: {why}")
+
+    if not isinstance(tests, dict):
+        fail(f"expected a JSON object, got {type(tests).__name__}")
+    for key in ("language", "entry_point", "test_code", "prelude"):
+        if key in tests and not isinstance(tests[key], str):
+            fail(f"{key!r} must be a string")
+    if "test_code" in tests:
+        if "entry_point" not in tests:
+            fail("'test_code' needs 'entry_point', the function that check(candidate) receives")
+        return
+    cases = tests.get("tests")
+    if not isinstance(cases, list) or not cases:
+        fail("expected 'test_code', or a non-empty list 'tests'")
+    need = {"args": list} if "entry_point" in tests else {"input": str, "output": str}
+    for i, case in enumerate(cases):
+        if not isinstance(case, dict):
+            fail(f"tests[{i}] must be an object")
+        for key, kind in need.items():
+            if not isinstance(case.get(key), kind):
+                fail(f"tests[{i}] needs {key!r} ({'a list' if kind is list else 'a string'})")
+        if "entry_point" in tests and "expected" not in case:
+            fail(f"tests[{i}] needs 'expected'")
+
+
 def _jsonable(x) -> bool:
     try:
         return json.loads(json.dumps(x)) is not None or x is None
@@ -182,6 +196,8 @@ class CodeVerifier:
         self.python = sandbox_python()
 
     def verify(self, completion, tests: dict) -> CodeResult:
+        check_completion(completion)
+        check_tests(tests)
         start = time.perf_counter()
         program = extract_program(completion_text(completion) or "")
         language = tests.get("language", "python")
@@ -192,7 +208,7 @@ class CodeVerifier:
             if converted is not None:
                 outcomes, mode = self._call(program, tests["entry_point"], converted), "assert-converted"
             else:
-                outcomes, mode = self._check_in_sandbox(program, tests["test_code"], tests["entry_point"]), "assert-in-sandbox"
+                outcomes, mode = self._check_in_sandbox(program, tests), "assert-in-sandbox"
         elif "entry_point" in tests:
             outcomes, mode = self._call(program, tests["entry_point"], tests["tests"]), "call"
         else:
@@ -248,12 +264,18 @@ class CodeVerifier:
                 out.append({"ok": ok, "error": None if ok else "wrong value"})
         return out
 
-    def _check_in_sandbox(self, program: str, test_code: str, entry_point: str) -> list[dict]:
-        token = secrets.token_hex(16)
-        harness = CHECK_HARNESS.replace("ENTRY", repr(entry_point)).replace("MARK", repr(MARK))
-        r = self.sandbox.run([self.python, "-I", "harness.py"],
-                             files={"harness.py": harness, "solution.py": program, "tests.py": test_code},
-                             stdin=(token + "\n").encode())
-        lines = [line for line in r.stdout.decode("utf-8", errors="replace").split("\n") if line.startswith(MARK)]
-        ok = r.returncode == 0 and not r.timed_out and lines == [MARK + token]
-        return [{"ok": ok, "error": None if ok else ("timeout" if r.timed_out else "check failed")}]
+    def _check_in_sandbox(self, program: str, tests: dict) -> list[dict]:
+        """Run `check(candidate)` in the sandbox, the candidate in a process of its own (inside/checker.py)."""
+        spec = {k: tests.get(k) for k in ("entry_point", "test_code", "prelude")}
+        files = {**CHECK_FILES, "solution.py": program, "spec.json": json.dumps(spec)}
+        r = self.sandbox.run([self.python, "-I", "-B", "checker.py"], files=files)
+        lines = [line[len(CHECK_MARK):] for line in r.stdout.decode("utf-8", errors="replace").split("\n")
+                 if line.startswith(CHECK_MARK)]
+        try:
+            verdict = json.loads(lines[0]) if len(lines) == 1 else {}
+        except ValueError:
+            verdict = {}
+        verdict = verdict if isinstance(verdict, dict) else {}
+        ok = r.returncode == 0 and not r.timed_out and verdict == {"ok": True}
+        error = None if ok else "timeout" if r.timed_out else str(verdict.get("error", "check failed"))
+        return [{"ok": ok, "error": error}]

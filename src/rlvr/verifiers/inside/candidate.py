@@ -1,0 +1,46 @@
+"""The candidate's process: load the completion's program, then answer calls to its functions.
+
+Run as `python3 -I candidate.py REQUEST_FD REPLY_FD` by checker.py, with stdin, stdout and stderr on
+/dev/null. Each request is a pickle of (function name, args, kwargs) from the checker; each reply is
+`["ok", value]` with the return value in wire form, or `["raise", exception type name]`. Everything here
+is under the candidate's control once its code is loaded, which is why the checker trusts nothing it
+replies beyond plain data.
+"""
+
+import os
+import pickle
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire  # noqa: E402
+
+del sys.path[0]
+
+
+def main() -> None:
+    requests, replies = int(sys.argv[1]), int(sys.argv[2])
+    namespace = {"__name__": "solution"}
+    load_error = None
+    try:
+        with open("solution.py") as f:
+            exec(compile(f.read(), "solution.py", "exec"), namespace)
+    except BaseException as e:  # SystemExit included: a program that exits while loading answers nothing
+        load_error = type(e).__name__
+    while True:
+        frame = wire.receive(requests)
+        if frame is None:
+            return
+        name, args, kwargs = pickle.loads(frame)
+        try:
+            if load_error is not None:
+                raise RuntimeError(f"the program failed to load ({load_error})")
+            if name not in namespace:
+                raise NameError(name)
+            reply = ["ok", wire.to_wire(namespace[name](*args, **kwargs))]
+        except BaseException as e:
+            reply = ["raise", type(e).__name__]
+        wire.send(replies, wire.dumps(reply))
+
+
+if __name__ == "__main__":
+    main()
