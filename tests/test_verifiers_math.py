@@ -53,6 +53,19 @@ def test_huge_expression_times_out_to_zero_quickly():
         v.close()
 
 
+@pytest.mark.parametrize("completion, gold, reward", [
+    ("\\boxed{" + "1" * 100_000 + "}", "1", 0.0),  # past Python's int-string limit: once a crash
+    ("\\boxed{" + "1" * 100_000 + "}", "1" * 100_000, 1.0),
+    ("\\boxed{" + "{" * 50_000 + "}" * 50_000 + "}", "1", 0.0),
+    ("\\boxed{1}" * 20_000, "1", 1.0),
+    ("\\boxed{1." + "0" * 3000 + "1}", "1", 0.0),
+])
+def test_pathological_inputs_neither_raise_nor_stall(verifier, completion, gold, reward):
+    start = time.perf_counter()
+    assert verifier.verify(completion, gold).reward == reward
+    assert time.perf_counter() - start < 5
+
+
 def test_details_name_what_was_compared(verifier):
     r = verifier.verify("<answer>\\frac{6}{8}</answer>", "0.75")
     assert (r.reward, r.extracted, r.gold, r.method) == (1.0, "\\frac{6}{8}", "0.75", "numeric")
@@ -116,3 +129,24 @@ def test_math_verifier_is_a_builtin_reward():
         assert totals == [1.0]
     finally:
         reward.fn.close()
+
+
+@pytest.mark.parametrize("kind, line, message", [
+    ("math", {"completion": 3, "answer": "3"}, "completion: expected text"),
+    ("math", {"completion": "3", "answer": [3]}, "answer: expected text or a number, got list"),
+    ("code", {"completion": "x", "tests": "nope"}, "tests: expected a JSON object, got str"),
+    ("code", {"completion": "x", "tests": {"entry_point": "f", "tests": [{"args": 1, "expected": 1}]}},
+     "tests[0] needs 'args' (a list)"),
+    ("proof", {"completion": "x", "statement": "Theorem t : True.", "prover": "isabelle"}, "'isabelle' is not one of coq, lean"),
+    ("proof", {"completion": "x", "statement": "Lemma foo nat"}, "not a theorem statement"),
+])
+def test_cli_verify_bad_case_names_its_line_before_running_anything(tmp_path, capsys, kind, line, message):
+    from rlvr.cli import main
+
+    cases = tmp_path / "cases.jsonl"
+    good = {"math": {"completion": "1", "answer": "1"}, "code": {"completion": "x", "tests": {"tests": [{"input": "", "output": ""}]}},
+            "proof": {"completion": "x", "statement": "Theorem t : True."}}[kind]
+    cases.write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
+    assert main(["verify", kind, "--file", str(cases)]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and f"{cases}:2: " in out.err and message in out.err

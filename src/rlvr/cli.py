@@ -29,11 +29,14 @@ def main(argv: list[str] | None = None) -> int:
 
     v = sub.add_parser("verify", help="run a verifier on cases: one JSON result per input line, in order")
     v.add_argument("kind", choices=["math", "code", "proof"], help="which verifier")
-    v.add_argument("--file", help="JSONL cases, one per line: math {completion, answer}, code {completion, tests}; - for stdin")
+    v.add_argument("--file", help="JSONL cases, one per line: math {completion, answer}, code {completion, tests}, "
+                                  "proof {completion, statement, preamble?, prover?}; - for stdin")
     v.add_argument("--completion", help="a single completion to check")
     v.add_argument("--answer", help="math: the gold answer for --completion")
     v.add_argument("--tests", help="code: the tests for --completion, as JSON")
     v.add_argument("--statement", help="proof: the theorem statement for --completion")
+    v.add_argument("--preamble", default="", help="proof: definitions and imports the statement needs")
+    v.add_argument("--prover", default="coq", help="proof: coq or lean")
     v.add_argument("--list", action="store_true", help="proof: list the provers found on this machine")
     v.add_argument("--timeout", type=float, default=None, help="hard wall-clock limit per check or program run, seconds")
 
@@ -162,7 +165,7 @@ def cmd_config(args) -> int:
     return 0
 
 
-def read_cases(path: str, required: tuple[str, ...]) -> list[dict]:
+def read_cases(path: str, required: tuple[str, ...], check) -> list[dict]:
     """JSONL cases; a bad line fails naming the file and line, before anything is verified."""
     from rlvr.tasks.jsonl import iter_objects
 
@@ -171,16 +174,20 @@ def read_cases(path: str, required: tuple[str, ...]) -> list[dict]:
         missing = [k for k in required if k not in case]
         if missing:
             raise ValueError(f"{where}: missing field {missing[0]!r}")
+        try:
+            check(case)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
         cases.append(case)
     return cases
 
 
 def cmd_verify(args) -> int:
-    from rlvr.verifiers import CodeVerifier, MathVerifier
-    from rlvr.verifiers.sandbox import Limits
-
-    from rlvr.verifiers import ProofVerifier
+    from rlvr.rewards.math_answer import check_completion
+    from rlvr.verifiers import CodeVerifier, MathVerifier, ProofVerifier
+    from rlvr.verifiers import code as code_v, math as math_v, proof as proof_v
     from rlvr.verifiers.proof import available
+    from rlvr.verifiers.sandbox import Limits
 
     if args.kind == "proof" and args.list:
         for prover, exe in available().items():
@@ -190,14 +197,26 @@ def cmd_verify(args) -> int:
     given = getattr(args, reference)
     if args.file is not None and (args.completion is not None or given is not None):
         raise config_mod.ConfigError(f"give either --file or --completion/--{reference}, not both")
+    check = {
+        "math": lambda c: math_v.check_case(c["completion"], c["answer"]),
+        "code": lambda c: (check_completion(c["completion"]), code_v.check_tests(c["tests"])),
+        "proof": lambda c: proof_v.check_case(c["completion"], c["statement"], c.get("preamble") or "", c.get("prover") or "coq"),
+    }[args.kind]
     if args.file is not None:
-        cases = read_cases(args.file, ("completion", reference))
+        cases = read_cases(args.file, ("completion", reference), check)
     elif args.completion is not None and given is not None:
         try:
             value = json.loads(given) if args.kind == "code" else given
         except json.JSONDecodeError as e:
             raise config_mod.ConfigError(f"--tests is not valid JSON: {e.msg}") from None
-        cases = [{"completion": args.completion, reference: value}]
+        case = {"completion": args.completion, reference: value}
+        if args.kind == "proof":
+            case.update(preamble=args.preamble, prover=args.prover)
+        try:
+            check(case)
+        except ValueError as e:
+            raise config_mod.ConfigError(str(e)) from None
+        cases = [case]
     else:
         raise config_mod.ConfigError(f"give --file CASES.jsonl, or --completion TEXT --{reference} ...")
     if args.kind == "math":

@@ -28,6 +28,12 @@ def completion_text(completion) -> str:
     return completion
 
 
+def check_completion(completion) -> None:
+    """ValueError unless the completion is text or a list of chat messages (what `completion_text` reads)."""
+    if not isinstance(completion, (str, list)):
+        raise ValueError(f"completion: expected text or a list of chat messages, got {type(completion).__name__}")
+
+
 def braced_content(text: str, i: int) -> str | None:
     """The text from index i (just after an opening brace) to its matching closing brace; None if unclosed."""
     depth = 1
@@ -96,7 +102,7 @@ def to_number(answer: str) -> Fraction | None:
         value = Fraction(m.group(1))
         if m.group(2) is not None:
             value /= Fraction(m.group(2))
-    except ZeroDivisionError:
+    except (ZeroDivisionError, ValueError):  # ValueError: over Python's 4,300-digit int limit, not an answer
         return None
     return value
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from rlvr.rewards.math_answer import braced_content, completion_text, last_tag, normalize, to_number, unmarked_answer
+from rlvr.rewards.math_answer import braced_content, check_completion, completion_text, last_tag, normalize, to_number, unmarked_answer
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
@@ -179,6 +179,13 @@ def symbolic_equal(job: tuple[str, str, float]) -> bool:
     return False
 
 
+def check_case(completion, answer) -> None:
+    """ValueError naming what is wrong with one (completion, gold answer) pair."""
+    check_completion(completion)
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+        raise ValueError(f"answer: expected text or a number, got {type(answer).__name__}")
+
+
 class MathVerifier:
     """Usable as an rlvr/TRL reward (`fn(prompts, completions, answer, **_)`) and directly (`verify`)."""
 
@@ -208,6 +215,7 @@ class MathVerifier:
         results: list[MathResult] = []
         symbolic: list[int] = []
         for completion, answer in pairs:
+            check_case(completion, answer)
             start = time.perf_counter()
             text = completion_text(completion) or ""
             pred, reason = extract(text, fallback_last_number=self.fallback_last_number)

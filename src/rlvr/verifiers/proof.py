@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from rlvr.rewards.math_answer import completion_text
+from rlvr.rewards.math_answer import check_completion, completion_text
 from rlvr.verifiers.sandbox import Limits, Sandbox
 
 _FENCE = re.compile(r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```", re.DOTALL)
@@ -85,6 +85,21 @@ def parse_statement(statement: str) -> tuple[str, str]:
     raise ValueError(f"no ':' before the statement's type: {statement[:80]!r}")
 
 
+PROVERS = ("coq", "lean")
+
+
+def check_case(completion, statement, preamble="", prover="coq") -> None:
+    """ValueError naming what is wrong with one proof case (before any prover runs)."""
+    check_completion(completion)
+    if not isinstance(statement, str):
+        raise ValueError(f"statement: expected text, got {type(statement).__name__}")
+    if not isinstance(preamble, str):
+        raise ValueError(f"preamble: expected text, got {type(preamble).__name__}")
+    if prover not in PROVERS:
+        raise ValueError(f"prover: {prover!r} is not one of {', '.join(PROVERS)}")
+    (parse_statement if prover == "coq" else parse_lean_statement)(statement)
+
+
 class ProofVerifier:
     """Usable as a reward (`fn(prompts, completions, statement, preamble=None, **_)`) and directly."""
 
@@ -96,8 +111,9 @@ class ProofVerifier:
         self.lean_project = lean_project  # a Lake project (e.g. with Mathlib) to run `lake env lean` in
 
     def verify(self, completion, statement: str, *, preamble: str = "", prover: str = "coq") -> ProofResult:
+        check_case(completion, statement, preamble, prover)
         start = time.perf_counter()
-        if prover not in ("coq", "lean") or available().get(prover) is None:
+        if available().get(prover) is None:
             return ProofResult(0.0, prover, False, False, False, 0.0, f"prover {prover!r} is not available here")
         if prover == "lean":
             return self._lean(completion, statement, preamble, start)
