@@ -1,5 +1,6 @@
 """The sandbox against hostile programs: each attack returns promptly, fails, and leaves the host unharmed."""
 
+import ast
 import os
 import socket
 import time
@@ -118,3 +119,15 @@ def test_no_view_of_host_processes_env_or_files(sandbox):
         assert int(lines[0].split()[1]) < 10  # a fresh PID namespace
     finally:
         del os.environ["RLVR_SECRET"]
+
+
+@needs_bwrap
+def test_the_project_and_its_data_are_out_of_view(sandbox):
+    """Datasets hold the expected outputs: the program sees the system's programs and libraries only."""
+    data = Path(__file__).resolve().parent / "data" / "math_cases.jsonl"
+    assert os.stat(data).st_mode & 0o004  # world-readable on the host
+    code = f"import os\nprint(os.path.exists({str(data)!r}), os.path.exists({str(data.parent.parent)!r}))\nprint(sorted(os.listdir('/')))"
+    r, _ = run(sandbox, code)
+    exists, top = r.stdout.decode().splitlines()
+    assert exists == "False False"
+    assert set(ast.literal_eval(top)) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}

@@ -91,6 +91,26 @@ def test_cheats_score_zero_promptly(verifier, name, tests):
     assert time.perf_counter() - start < 2 * (2.0 + 4.0)  # per run: the wall limit plus bounded teardown
 
 
+@pytest.fixture(scope="module")
+def fallback():
+    return CodeVerifier(limits=Limits(wall_s=2.0, cpu_s=3, memory_mb=512, processes=32, file_size_mb=1), use_bwrap=False)
+
+
+@pytest.mark.parametrize("tests, completion", [(ADD_CALL, HONEST_ADD), (ADD_STDIO, HONEST_STDIO), (ADD_ASSERT_LOOP, HONEST_ADD)])
+def test_honest_solutions_pass_without_bubblewrap(fallback, tests, completion):
+    assert fallback.verify(completion, tests).reward == 1.0
+
+
+@pytest.mark.parametrize("name", sorted(CHEATS))
+@pytest.mark.parametrize("tests", [ADD_CALL, ADD_ASSERT_LOOP], ids=["call", "in-sandbox"])
+def test_cheats_score_zero_without_bubblewrap_too(fallback, name, tests):
+    """The rlimits-only fallback loses isolation from the host, not the verdict's defences."""
+    start = time.perf_counter()
+    r = fallback.verify(f"```python\n{CHEATS[name]}\n```", tests)
+    assert r.reward == 0.0 and r.isolated is False, (name, r.tests)
+    assert time.perf_counter() - start < 2 * (2.0 + 4.0)
+
+
 def test_as_a_reward_function_and_bad_language(verifier):
     assert verifier(["q", "q"], [HONEST_ADD, "def add(a, b): return 0"], tests=[ADD_CALL, ADD_CALL]) == [1.0, 0.0]
     r = verifier.verify("x", {"language": "cobol", "tests": [{"input": "", "output": ""}]})

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rlvr.rewards.math_answer import check_completion, completion_text
-from rlvr.verifiers.sandbox import Limits, Sandbox, sandbox_python
+from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes, sandbox_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
 MARK = "@@rlvr-result@@ "
@@ -191,9 +191,9 @@ class CodeVerifier:
 
     def __init__(self, *, limits: Limits = Limits(), all_or_nothing: bool = False, workers: int = 2,
                  use_bwrap: bool | None = None):
-        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap)
-        self.all_or_nothing, self.workers = all_or_nothing, workers
         self.python = sandbox_python()
+        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap, ro_paths=install_prefixes(self.python))
+        self.all_or_nothing, self.workers = all_or_nothing, workers
 
     def verify(self, completion, tests: dict) -> CodeResult:
         check_completion(completion)

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from rlvr.rewards.math_answer import check_completion, completion_text
-from rlvr.verifiers.sandbox import Limits, Sandbox
+from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes
 
 _FENCE = re.compile(r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```", re.DOTALL)
 _STATEMENT = re.compile(r"^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\s+([A-Za-z_][\w']*)(.*)\.\s*$", re.DOTALL)
@@ -107,8 +107,9 @@ class ProofVerifier:
 
     def __init__(self, *, limits: Limits = Limits(wall_s=20.0, cpu_s=20, memory_mb=2048, processes=16),
                  use_bwrap: bool | None = None, lean_project: str | None = None):
-        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap)
         self.lean_project = lean_project  # a Lake project (e.g. with Mathlib) to run `lake env lean` in
+        toolchains = [p for exe in available().values() for p in install_prefixes(exe)]
+        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap, ro_paths=tuple(toolchains) + ((lean_project,) if lean_project else ()))
 
     def verify(self, completion, statement: str, *, preamble: str = "", prover: str = "coq") -> ProofResult:
         check_case(completion, statement, preamble, prover)

@@ -9,7 +9,9 @@ With bubblewrap (`bwrap`, installed by `make setup`), each run gets:
     loopback), no view of host processes, so nothing outside can be signalled. The program is the PID
     namespace's init (`--as-pid-1`): with bubblewrap's own init in between, each run left a zombie that a
     slow-reaping host init (as on this machine's VM) counted against the sandbox uid's process limit;
-  - a read-only view of the filesystem, a private `/tmp` holding its writable work folder (`/tmp/sandbox`);
+  - a read-only view of the system's programs and libraries only (/usr, /etc, /bin, /lib...: not the
+    project, its datasets or home folders), and a private `/tmp` holding its writable work folder
+    (`/tmp/sandbox`);
   - an unprivileged uid (65534) and rlimits: CPU seconds, address space, processes, open files, file size
     (which also caps stdout/stderr, written to files outside the sandbox), no core dumps;
   - a cleared environment and a new session (no terminal to inject into);
@@ -74,9 +76,26 @@ def bwrap_works() -> bool:
         return False
 
 
-def _bwrap_prefix(exe: str, workdir: Path) -> list[str]:
+# What the program sees of the host, read-only: the system's programs and libraries, nothing else. Home
+# folders, the project, its datasets (expected outputs included) and /opt, /srv, /var stay out of view.
+SYSTEM_PATHS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def _host_view(extra: tuple[str, ...] = ()) -> list[str]:
+    args = []
+    for path in SYSTEM_PATHS:
+        if os.path.islink(path):  # merged /usr: /bin -> usr/bin
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in extra:
+        args += ["--ro-bind", path, path]
+    return args
+
+
+def _bwrap_prefix(exe: str, workdir: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [
-        exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        exe, *_host_view(extra), "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         "--bind", str(workdir), "/tmp/sandbox", "--chdir", "/tmp/sandbox",
         "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
         "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/tmp/sandbox",
@@ -107,8 +126,10 @@ def _limit(limits: Limits):
 
 
 class Sandbox:
-    def __init__(self, limits: Limits = Limits(), *, use_bwrap: bool | None = None):
-        self.limits = limits
+    def __init__(self, limits: Limits = Limits(), *, use_bwrap: bool | None = None, ro_paths: tuple[str, ...] = ()):
+        """ro_paths: host folders the program needs beyond SYSTEM_PATHS (a toolchain under a home folder),
+        shown read-only."""
+        self.limits, self.ro_paths = limits, tuple(str(Path(p).resolve()) for p in ro_paths)
         self.isolated = bwrap_works() if use_bwrap is None else (use_bwrap and bwrap_works())
 
     def run(self, argv: list[str], *, files: dict[str, str] | None = None, stdin: bytes = b"") -> RunResult:
@@ -136,7 +157,7 @@ class Sandbox:
                 os.chmod(work / name, 0o444)  # the program may add files, not rewrite the ones it was given
             os.chmod(work, 0o777)  # writable by the unprivileged uid
             (io_dir / "stdin").write_bytes(stdin)
-            cmd = (_bwrap_prefix(shutil.which("bwrap"), work) if self.isolated else []) + argv
+            cmd = (_bwrap_prefix(shutil.which("bwrap"), work, self.ro_paths) if self.isolated else []) + argv
             env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
             start = time.perf_counter()
             with open(io_dir / "stdin", "rb") as fin, open(io_dir / "stdout", "wb") as fout, open(io_dir / "stderr", "wb") as ferr:
@@ -190,6 +211,15 @@ def _wait_for_teardown(limit_s: float = 3.0) -> None:
 def _head(path: Path, limit: int) -> bytes:
     with open(path, "rb") as f:
         return f.read(limit)
+
+
+def install_prefixes(executable: str | None) -> tuple[str, ...]:
+    """The install prefix (the folder above bin/) of an executable outside SYSTEM_PATHS, before and after
+    resolving symlinks (a toolchain manager's proxy and the toolchain it runs); () when it is a system one."""
+    if not executable:
+        return ()
+    paths = {str(Path(executable).absolute().parent.parent), str(Path(executable).resolve().parent.parent)}
+    return tuple(sorted(p for p in paths if not any(p == s or p.startswith(s + "/") for s in SYSTEM_PATHS)))
 
 
 def sandbox_python() -> str:
