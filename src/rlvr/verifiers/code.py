@@ -6,8 +6,9 @@ Threat model: the program is hostile (see sandbox.py for what the process can do
     compared outside. A program that exits early (`sys.exit(0)`, `os._exit(0)`, `SystemExit`, atexit
     hooks), patches builtins or prints forged result lines cannot know the expected values, and a missing
     or duplicated result fails its test;
-  - return values must be plain JSON data (int, float, str, bool, None, lists, dicts), checked with the
-    exact `type`, so objects whose `__eq__` is always true fail;
+  - return values must be plain data (int, float, str, bool, None, lists, tuples, sets, dicts, by exact
+    type) and are rebuilt outside as genuine built-ins (inside/wire.py), so an object whose `__eq__` is
+    always true never reaches the comparison;
   - assert-style tests (HumanEval's `check(candidate)`) whose statements are all
     `assert candidate(<literals>) == <literal>` are converted to call-based tests outside the sandbox.
     Any other check runs inside the sandbox, but never in the candidate's process: inside/checker.py
@@ -29,46 +30,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rlvr.rewards.math_answer import check_completion, completion_text
+from rlvr.verifiers.inside.wire import from_wire
 from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes, sandbox_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
 MARK = "@@rlvr-result@@ "
 
-# Runs inside the sandbox, before the candidate's code: references it needs later, and the plain-data
-# check (exact types, so subclasses and objects with a forged __eq__ are refused).
-PRELUDE = r'''
-import json, sys
-_type, _print, _dumps, _all = type, print, json.dumps, all
-_PLAIN = (int, float, str, bool, type(None))
-def _plain(x, depth=0):
-    t = _type(x)
-    if any(t is p for p in _PLAIN):  # identity: a metaclass can make `t == int` say yes
-        return True
-    if depth > 20:
-        return False
-    if any(t is p for p in (list, tuple, set, frozenset)):
-        return _all(_plain(v, depth + 1) for v in x)
-    if t is dict:
-        return _all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in x.items())
-    return False
-'''
-
-CALL_HARNESS = PRELUDE + r'''
-_args = json.load(open("args.json"))
-_ns = {"__name__": "solution"}
-exec(compile(open("solution.py").read(), "solution.py", "exec"), _ns)
-_fn = _ns.get(ENTRY)
-for _i, _a in enumerate(_args):
-    try:
-        _v = _fn(*_a)
-        _out = {"i": _i, "v": _v} if _plain(_v) and _type(_v) not in (set, frozenset) else {"i": _i, "error": "non-plain return value"}
-        _line = MARK + _dumps(_out)
-    except BaseException as _e:
-        _line = MARK + _dumps({"i": _i, "error": _type(_e).__name__})
-    _print(_line, flush=True)
-'''
-
-INSIDE = Path(__file__).resolve().parent / "inside"  # scripts copied into the sandbox for assert-style checks
+# Scripts copied into the sandbox (stdlib only): call-based tests, and assert-style checks run in a checker
+# process against the candidate in another.
+INSIDE = Path(__file__).resolve().parent / "inside"
+CALL_FILES = {name: (INSIDE / name).read_text() for name in ("wire.py", "call.py")}
 CHECK_FILES = {name: (INSIDE / name).read_text() for name in ("wire.py", "checker.py", "candidate.py")}
 CHECK_MARK = "@@rlvr-check@@ "
 
@@ -102,6 +73,9 @@ def normalize_output(s: str) -> str:
 
 
 def same_value(got, expected) -> bool:
+    """JSON specs cannot say tuple, so a tuple and a list with equal items are the same value here."""
+    if isinstance(got, tuple):
+        got = list(got)
     if isinstance(expected, tuple):
         expected = list(expected)
     if type(got) is bool or type(expected) is bool:
@@ -241,16 +215,17 @@ class CodeVerifier:
         return out
 
     def _call(self, program: str, entry_point: str, tests: list[dict]) -> list[dict]:
-        harness = CALL_HARNESS.replace("ENTRY", repr(entry_point)).replace("MARK", repr(MARK))
-        files = {"harness.py": harness, "solution.py": program, "args.json": json.dumps([t["args"] for t in tests])}
-        r = self.sandbox.run([self.python, "-I", "harness.py"], files=files)
+        files = {**CALL_FILES, "solution.py": program, "args.json": json.dumps([t["args"] for t in tests])}
+        r = self.sandbox.run([self.python, "-I", "-B", "call.py", entry_point], files=files)
         results: dict[int, list] = {}
         for line in r.stdout.decode("utf-8", errors="replace").split("\n"):
             if line.startswith(MARK):
                 try:
                     rec = json.loads(line[len(MARK):])
+                    if "v" in rec:
+                        rec["v"] = from_wire(rec["v"])  # genuine built-in data, whatever the line says
                     results.setdefault(int(rec["i"]), []).append(rec)
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError):  # WireError is a ValueError
                     continue
         out = []
         for i, t in enumerate(tests):
