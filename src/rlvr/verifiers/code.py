@@ -34,14 +34,14 @@ from rlvr.verifiers.inside.wire import from_wire
 from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes, sandbox_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
-MARK = "@@rlvr-result@@ "
+MARK = "@@rlvr-result@@ "  # as in inside/call.py
 
 # Scripts copied into the sandbox (stdlib only): call-based tests, and assert-style checks run in a checker
 # process against the candidate in another.
 INSIDE = Path(__file__).resolve().parent / "inside"
 CALL_FILES = {name: (INSIDE / name).read_text() for name in ("wire.py", "call.py")}
 CHECK_FILES = {name: (INSIDE / name).read_text() for name in ("wire.py", "checker.py", "candidate.py")}
-CHECK_MARK = "@@rlvr-check@@ "
+CHECK_MARK = "@@rlvr-check@@ "  # as in inside/checker.py
 
 
 @dataclass
