@@ -17,11 +17,13 @@ ADD_ASSERT_SIMPLE = {"language": "python", "entry_point": "add",
                      "test_code": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(5, 7) == 12\n"}
 HONEST_ADD = "```python\ndef add(a, b):\n    return a + b\n```"
 HONEST_STDIO = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+LIMITS = Limits(wall_s=2.0, cpu_s=3, memory_mb=512, processes=32, file_size_mb=1)
+PROMPT_S = 2 * (LIMITS.wall_s + 4.0)  # per run: the wall limit plus bounded teardown
 
 
 @pytest.fixture(scope="module")
 def verifier():
-    return CodeVerifier(limits=Limits(wall_s=2.0, cpu_s=3, memory_mb=512, processes=32, file_size_mb=1))
+    return CodeVerifier(limits=LIMITS)
 
 
 def test_extract_last_fenced_block():
@@ -88,12 +90,12 @@ def test_cheats_score_zero_promptly(verifier, name, tests):
     start = time.perf_counter()
     r = verifier.verify(f"```python\n{CHEATS[name]}\n```", tests)
     assert r.reward == 0.0, (name, r.tests)
-    assert time.perf_counter() - start < 2 * (2.0 + 4.0)  # per run: the wall limit plus bounded teardown
+    assert time.perf_counter() - start < PROMPT_S
 
 
 @pytest.fixture(scope="module")
 def fallback():
-    return CodeVerifier(limits=Limits(wall_s=2.0, cpu_s=3, memory_mb=512, processes=32, file_size_mb=1), use_bwrap=False)
+    return CodeVerifier(limits=LIMITS, use_bwrap=False)
 
 
 @pytest.mark.parametrize("tests, completion", [(ADD_CALL, HONEST_ADD), (ADD_STDIO, HONEST_STDIO), (ADD_ASSERT_LOOP, HONEST_ADD)])
@@ -108,7 +110,7 @@ def test_cheats_score_zero_without_bubblewrap_too(fallback, name, tests):
     start = time.perf_counter()
     r = fallback.verify(f"```python\n{CHEATS[name]}\n```", tests)
     assert r.reward == 0.0 and r.isolated is False, (name, r.tests)
-    assert time.perf_counter() - start < 2 * (2.0 + 4.0)
+    assert time.perf_counter() - start < PROMPT_S
 
 
 def test_as_a_reward_function_and_bad_language(verifier):

@@ -183,7 +183,6 @@ def read_cases(path: str, required: tuple[str, ...], check) -> list[dict]:
 
 
 def cmd_verify(args) -> int:
-    from rlvr.rewards.math_answer import check_completion
     from rlvr.verifiers import CodeVerifier, MathVerifier, ProofVerifier
     from rlvr.verifiers import code as code_v, math as math_v, proof as proof_v
     from rlvr.verifiers.proof import available
@@ -199,7 +198,7 @@ def cmd_verify(args) -> int:
         raise config_mod.ConfigError(f"give either --file or --completion/--{reference}, not both")
     check = {
         "math": lambda c: math_v.check_case(c["completion"], c["answer"]),
-        "code": lambda c: (check_completion(c["completion"]), code_v.check_tests(c["tests"])),
+        "code": lambda c: code_v.check_case(c["completion"], c["tests"]),
         "proof": lambda c: proof_v.check_case(c["completion"], c["statement"], c.get("preamble") or "", c.get("prover") or "coq"),
     }[args.kind]
     if args.file is not None:

@@ -151,6 +151,12 @@ def check_tests(tests) -> None:
             fail(f"tests[{i}] needs 'expected'")
 
 
+def check_case(completion, tests) -> None:
+    """ValueError naming what is wrong with one (completion, tests) pair."""
+    check_completion(completion)
+    check_tests(tests)
+
+
 def _jsonable(x) -> bool:
     try:
         return json.loads(json.dumps(x)) is not None or x is None
@@ -170,8 +176,7 @@ class CodeVerifier:
         self.all_or_nothing, self.workers = all_or_nothing, workers
 
     def verify(self, completion, tests: dict) -> CodeResult:
-        check_completion(completion)
-        check_tests(tests)
+        check_case(completion, tests)
         start = time.perf_counter()
         program = extract_program(completion_text(completion) or "")
         language = tests.get("language", "python")
