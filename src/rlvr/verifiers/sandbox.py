@@ -125,12 +125,27 @@ def _limit(limits: Limits):
     return apply
 
 
+class IsolationRequired(RuntimeError):
+    """A kind of check that is only safe under bubblewrap was asked for where bubblewrap cannot run."""
+
+
 class Sandbox:
-    def __init__(self, limits: Limits = Limits(), *, use_bwrap: bool | None = None, ro_paths: tuple[str, ...] = ()):
+    def __init__(self, limits: Limits = Limits(), *, use_bwrap: bool | None = None, ro_paths: tuple[str, ...] = (),
+                 allow_unisolated: bool = False):
         """ro_paths: host folders the program needs beyond SYSTEM_PATHS (a toolchain under a home folder),
-        shown read-only."""
+        shown read-only. allow_unisolated: the explicit opt-in to run checks that need isolation
+        (`require_isolation`) under the rlimits-only fallback anyway."""
         self.limits, self.ro_paths = limits, tuple(str(Path(p).resolve()) for p in ro_paths)
         self.isolated = bwrap_works() if use_bwrap is None else (use_bwrap and bwrap_works())
+        self.allow_unisolated = allow_unisolated
+
+    def require_isolation(self, what: str) -> None:
+        """Refuse `what` (e.g. "assert-style checks") under the fallback unless the caller opted in."""
+        if not self.isolated and not self.allow_unisolated:
+            raise IsolationRequired(
+                f"{what} need bubblewrap isolation, which is not available here (install bubblewrap: `make setup`); "
+                "pass allow_unisolated=True to run them under the rlimits-only fallback, which cannot keep a "
+                "hostile program from reading the host or other runs")
 
     def run(self, argv: list[str], *, files: dict[str, str] | None = None, stdin: bytes = b"") -> RunResult:
         """Run argv in a fresh work folder holding `files`; stdin is fed from a file, never a pipe."""
