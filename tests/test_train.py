@@ -35,7 +35,7 @@ def read_jsonl(path):
 def test_smoke_preset_writes_every_file(run_rlvr, tmp_path):
     proc = run_rlvr("train", "--preset", "smoke", f"output_dir={tmp_path}/runs")
     run = tmp_path / "runs" / "smoke"
-    assert f"run folder: {run}".replace(str(tmp_path) + "/", "") in proc.stdout or "run folder" in proc.stdout
+    assert f"run folder: {run}" in proc.stdout
     resolved = config.load(file=run / "config.yaml")  # the resolved config round-trips
     assert resolved.model == "tiny-random"
     metrics = read_jsonl(run / "metrics.jsonl")

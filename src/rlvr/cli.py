@@ -277,15 +277,16 @@ def cmd_eval(args) -> int:
     device = models.pick_device(cfg.device)
     model, tokenizer = models.load(cfg.model, device=device, dtype=models.pick_dtype(cfg.dtype, device))
     task = tasks.build(cfg.task)
+    console = Console(stderr=True)
     result = evaluate(TransformersGenerator(model, tokenizer), tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
-                      max_new_tokens=cfg.eval.max_new_tokens or 64, seed=cfg.seed)
+                      max_new_tokens=cfg.generation.max_new_tokens, seed=cfg.seed, console=console)
     result = {"model": cfg.model, "task": cfg.task.kind, **result}
     table = Table(title=f"{cfg.model} on {cfg.task.kind} (held-out)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in result.items():
         table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
-    Console(stderr=True).print(table)
+    console.print(table)
     print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -22,7 +22,7 @@ from rlvr.synthetic import general_examples
 from rlvr import tasks
 
 
-def evaluate_model(spec: str, p, reward_model) -> dict:
+def evaluate_model(spec: str, p, reward_model, console=None) -> dict:
     """`reward_model`: a function returning the loaded `PreferenceReward` (loaded once for every row), or None."""
     e = p.eval
     device = models.pick_device(p.device)
@@ -31,7 +31,7 @@ def evaluate_model(spec: str, p, reward_model) -> dict:
     gen = TransformersGenerator(model, tokenizer)
     eval_cfg = EvalConfig(problems=e.problems, samples=e.samples, k=e.k, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens)
     result = evaluation.evaluate(gen, tokenizer, tasks.build(e.task), eval_cfg=eval_cfg, prompt_cfg=e.prompt,
-                                 max_new_tokens=e.max_new_tokens, seed=p.seed)
+                                 max_new_tokens=e.max_new_tokens, seed=p.seed, console=console)
     if reward_model is not None and e.general_prompts:
         examples = general_examples(e.general_prompts, seed=p.seed, held_out=True)
         texts = [prompt_formats.render(ex.question, template="chat", tokenizer=tokenizer) for ex in examples]
@@ -71,7 +71,7 @@ def compare(p, stages, root: Path, console) -> dict:
             results[label] = json.loads(cached.read_text())
             continue
         console.print(f"evaluating {label} ({spec})")
-        results[label] = evaluate_model(spec, p, reward_model if rms else None)
+        results[label] = evaluate_model(spec, p, reward_model if rms else None, console)
         cached.write_text(json.dumps(results[label], indent=2) + "\n")
     table = markdown(results, p.eval.k if p.eval.samples else [])
     data = {s.folder.name: recheck(s) for s in stages if s.kind == "sample"}

@@ -254,6 +254,7 @@ class EvalCommandConfig(Strict):
     seed: int = doc(0, "Seed for the pass@k samples.")
     task: TaskConfig = ArithmeticTaskConfig()
     prompt: PromptConfig = PromptConfig()
+    generation: GenerationConfig = GenerationConfig()
     eval: EvalConfig = EvalConfig(samples=8)
 
 
@@ -302,10 +303,7 @@ def parse_override(item: str) -> dict:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    node: Any = value
-    for part in reversed(key.strip().split(".")):
-        node = {part: node}
-    return node
+    return nest(key.strip(), value)
 
 
 def load(model_cls=TrainConfig, *, preset: str | None = None, file: str | Path | None = None, overrides=()):
@@ -317,9 +315,27 @@ def load(model_cls=TrainConfig, *, preset: str | None = None, file: str | Path |
         data = read_yaml(path)
     if file:
         data = merge(data, read_yaml(Path(file)))
-    for item in overrides:
-        data = merge(data, parse_override(item))
+    for item in overrides:  # `a.b=value` text (values read as YAML), or mappings whose values keep their types
+        data = merge(data, item if isinstance(item, dict) else parse_override(item))
     return validate(model_cls, data)
+
+
+def from_python(config=None, *, preset: str = "default", overrides: dict | None = None) -> TrainConfig:
+    """The config `rlvr.train` runs: the same as `rlvr train [--preset P] [--config FILE]` would resolve.
+    `config`: None (the preset), a YAML path (merged over the preset) or a TrainConfig (taken whole);
+    `overrides`: {"grpo__kl_coef": 0.01, ...} with `__` for dots, values kept as given."""
+    items = [nest(k.replace("__", "."), v) for k, v in (overrides or {}).items()]
+    if isinstance(config, TrainConfig):
+        return load(overrides=[config.model_dump(mode="json"), *items]) if items else config
+    return load(preset=preset, file=config, overrides=items)
+
+
+def nest(dotted: str, value) -> dict:
+    """`nest("a.b", v)` -> {'a': {'b': v}}: an override from Python, its value kept as given."""
+    node: Any = value
+    for part in reversed(dotted.split(".")):
+        node = {part: node}
+    return node
 
 
 def validate(model_cls, data: dict):

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from rlvr import models, prompts as prompt_formats, tasks
+from rlvr.progress import Bar
 from rlvr.rewards.format import is_r1_format
 from rlvr.rewards.shaping import reasoning_script_share
 from rlvr.rollout import Sampling, TransformersGenerator
@@ -88,29 +89,30 @@ def run_sample(cfg, *, console=None) -> Path:
     per_batch = max(1, cfg.batch_size // n)
     sampling = Sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
     records, kept = [], []
-    for b in range(0, len(examples), per_batch):
-        chunk = examples[b : b + per_batch]
-        texts = [prompt_formats.render(ex.question, template=cfg.prompt.template, tokenizer=tokenizer,
-                                       system_prompt=cfg.prompt.system_prompt) for ex in chunk]
-        gen = generator.generate(texts, n=n, sampling=sampling, seed=cfg.seed * 1_000_003 + b)
-        for j, ex in enumerate(chunk):
-            seen: set[str] = set()
-            for r in range(j * n, (j + 1) * n):
-                text = gen.texts[r]
-                reason = rejection_reason(text, correct=task.check(text, ex).correct, length=int(gen.lengths[r]),
-                                          truncated=bool(gen.truncated[r]), f=cfg.filters)
-                if reason is None and _normal(text) in seen:
-                    reason = "duplicate"
-                if reason is None and len(seen) >= cfg.keep_per_prompt:
-                    reason = "over keep_per_prompt"
-                if reason is None:
-                    seen.add(_normal(text))
-                    kept.append({"messages": [{"role": "user", "content": ex.question}, {"role": "assistant", "content": text}],
-                                 "source": ex.columns.get("source", cfg.task.kind), "length": int(gen.lengths[r])})
-                records.append({"prompt": ex.question, "answer": ex.answer, "columns": ex.columns, "completion": text,
-                                "source": ex.columns.get("source", cfg.task.kind), "length": int(gen.lengths[r]),
-                                "kept": reason is None, "reason": reason})
-        console.print(f"sampled {min(b + per_batch, len(examples))}/{len(examples)} prompts, kept {len(kept)}")
+    with Bar(console, "prompts", len(examples), every_s=10.0) as bar:
+        for b in range(0, len(examples), per_batch):
+            chunk = examples[b : b + per_batch]
+            texts = [prompt_formats.render(ex.question, template=cfg.prompt.template, tokenizer=tokenizer,
+                                           system_prompt=cfg.prompt.system_prompt) for ex in chunk]
+            gen = generator.generate(texts, n=n, sampling=sampling, seed=cfg.seed * 1_000_003 + b)
+            for j, ex in enumerate(chunk):
+                seen: set[str] = set()
+                for r in range(j * n, (j + 1) * n):
+                    text = gen.texts[r]
+                    reason = rejection_reason(text, correct=task.check(text, ex).correct, length=int(gen.lengths[r]),
+                                              truncated=bool(gen.truncated[r]), f=cfg.filters)
+                    if reason is None and _normal(text) in seen:
+                        reason = "duplicate"
+                    if reason is None and len(seen) >= cfg.keep_per_prompt:
+                        reason = "over keep_per_prompt"
+                    if reason is None:
+                        seen.add(_normal(text))
+                        kept.append({"messages": [{"role": "user", "content": ex.question}, {"role": "assistant", "content": text}],
+                                     "source": ex.columns.get("source", cfg.task.kind), "length": int(gen.lengths[r])})
+                    records.append({"prompt": ex.question, "answer": ex.answer, "columns": ex.columns, "completion": text,
+                                    "source": ex.columns.get("source", cfg.task.kind), "length": int(gen.lengths[r]),
+                                    "kept": reason is None, "reason": reason})
+            bar.update(min(b + per_batch, len(examples)), f"kept {len(kept)}")
 
     general = chat_examples(cfg.general, cfg.seed) if cfg.general is not None else []
     n_general = min(len(general), max(cfg.general_min, round(cfg.general_ratio * len(kept))))

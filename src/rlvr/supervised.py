@@ -27,6 +27,7 @@ import torch
 
 from rlvr import checkpoint, config as config_mod, policy
 from rlvr.metrics import Loggers, truncate_jsonl
+from rlvr.progress import Bar
 
 FINAL = "model"
 
@@ -103,30 +104,30 @@ def fit(cfg, run: Path, model, tokenizer, train: list, held: list, objective: Ob
         with stop:
             if start == 0:
                 evaluate(0)
-            for step in range(start, total):
-                t0 = time.perf_counter()
-                epoch, k = divmod(step, per_epoch)
-                order = list(range(len(train)))
-                random.Random(cfg.seed * 1_000_003 + epoch).shuffle(order)
-                batch = [train[i] for i in order[k * cfg.batch_size : (k + 1) * cfg.batch_size]]
-                optimizer.zero_grad(set_to_none=True)
-                metrics = measure(model, batch, objective, cfg.optim.micro_batch_size, backward=True)
-                max_norm = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else float("inf")
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-                lr = scheduler.get_last_lr()[0]
-                optimizer.step()
-                scheduler.step()
-                metrics |= {"units": objective.units(batch), "grad_norm": grad_norm, "lr": lr, "epoch": epoch, "seconds/step": time.perf_counter() - t0}
-                log.log(step + 1, metrics)
-                if cfg.progress:
-                    console.print(f"step {step + 1}/{total}  loss {metrics['loss']:.4f}  {metrics['seconds/step']:.1f}s")
-                if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < total:
-                    evaluate(step + 1)
-                if stop.requested and step + 1 < total:
-                    console.print(f"interrupted: saved {save(step + 1)}; continue with --resume {run}")
-                    raise KeyboardInterrupt
-                if cfg.checkpoint.save_every and (step + 1) % cfg.checkpoint.save_every == 0 and step + 1 < total:
-                    save(step + 1)
+            with Bar(console, "step", total, completed=start, enabled=cfg.progress) as bar:
+                for step in range(start, total):
+                    t0 = time.perf_counter()
+                    epoch, k = divmod(step, per_epoch)
+                    order = list(range(len(train)))
+                    random.Random(cfg.seed * 1_000_003 + epoch).shuffle(order)
+                    batch = [train[i] for i in order[k * cfg.batch_size : (k + 1) * cfg.batch_size]]
+                    optimizer.zero_grad(set_to_none=True)
+                    metrics = measure(model, batch, objective, cfg.optim.micro_batch_size, backward=True)
+                    max_norm = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else float("inf")
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+                    lr = scheduler.get_last_lr()[0]
+                    optimizer.step()
+                    scheduler.step()
+                    metrics |= {"units": objective.units(batch), "grad_norm": grad_norm, "lr": lr, "epoch": epoch, "seconds/step": time.perf_counter() - t0}
+                    log.log(step + 1, metrics)
+                    bar.update(step + 1, f"loss {metrics['loss']:.4f}  {metrics['seconds/step']:.1f}s/step")
+                    if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < total:
+                        evaluate(step + 1)
+                    if stop.requested and step + 1 < total:
+                        console.print(f"interrupted: saved {save(step + 1)}; continue with --resume {run}")
+                        raise KeyboardInterrupt
+                    if cfg.checkpoint.save_every and (step + 1) % cfg.checkpoint.save_every == 0 and step + 1 < total:
+                        save(step + 1)
             if total > start:
                 evaluate(total)
     finally:

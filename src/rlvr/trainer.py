@@ -29,6 +29,7 @@ from rlvr import algos, checkpoint, config as config_mod, evaluate as evaluation
 from rlvr import tasks
 from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
 from rlvr.models import pick_device, pick_dtype
+from rlvr.progress import Bar
 from rlvr.rollout import GENERATORS, Generation, Sampling
 from rlvr.tasks import Example
 
@@ -223,14 +224,15 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     last = checkpoint.latest(ckpt_dir) if resume else None
     if not resume and run.exists() and any(run.iterdir()):
         raise FileExistsError(f"{run} already holds a run; resume it with `rlvr train --resume {run}` or pick another name")
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(config_mod.dump(cfg))
-
+    # Everything that can fail on a bad config (the task, every reward) is built before the run folder is
+    # written, so a typo leaves nothing behind that a corrected retry would collide with.
     task = tasks.build(cfg.task)
     if reward_funcs is not None:
         reward_fns = [rewards_mod.Reward(getattr(f, "__name__", f"reward_{i}"), f) for i, f in enumerate(reward_funcs)]
     else:
         reward_fns = [rewards_mod.resolve(spec, task) for spec in cfg.rewards]
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.yaml").write_text(config_mod.dump(cfg))
 
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.dtype, device)
@@ -260,7 +262,8 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
 
     def run_eval(step: int) -> dict:
         result = evaluation.evaluate(generator, tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
-                                     max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1))
+                                     max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1),
+                                     console=console if cfg.log.progress else None)
         log.log_eval(step, result)
         console.print(f"eval at step {step}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
         return result
@@ -271,7 +274,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         with stop:
             if start == 0 and cfg.eval.at_start:
                 evals[0] = run_eval(0)
-            with _progress(console, cfg, start) as bar:
+            with Bar(console, "step", cfg.steps, completed=start, enabled=cfg.log.progress) as bar:
                 for step in range(start, cfg.steps):
                     t0 = time.perf_counter()
                     examples = [task.example(i) for i in range(data_position, data_position + P)]
@@ -289,7 +292,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                     metrics = step_metrics(batch, stats, cfg, lr, seconds)
                     log.log(step + 1, metrics)
                     log.log_rollouts(rollout_records(batch, cfg.log.rollouts_per_step))
-                    bar(step + 1, metrics)
+                    bar.update(step + 1, _step_info(metrics))
                     if stop.requested and step + 1 < cfg.steps:
                         path = save(step + 1)
                         console.print(f"interrupted: saved {path}; continue with: rlvr train --resume {run}")
@@ -343,37 +346,9 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-class _progress:
-    """A rich progress bar (step, reward, length, seconds per step); plain lines when not on a terminal."""
-
-    def __init__(self, console, cfg, start: int):
-        self.console, self.cfg, self.start = console, cfg, start
-        self.progress = None
-
-    def __enter__(self):
-        if self.cfg.log.progress and self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), console=self.console,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("train", total=self.cfg.steps, completed=self.start, info="")
-        return self
-
-    def __call__(self, step: int, m: dict) -> None:
-        info = (f"reward {m['reward/mean']:.3f}  acc {m['accuracy']:.2f}  len {m['completion_length/mean']:.0f}  "
-                f"{m['seconds/step']:.1f}s/step")
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, info=info)
-        elif self.cfg.log.progress:
-            self.console.print(f"step {step}/{self.cfg.steps}  {info}")
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()
-        return False
+def _step_info(m: dict) -> str:
+    return (f"reward {m['reward/mean']:.3f}  acc {m['accuracy']:.2f}  len {m['completion_length/mean']:.0f}  "
+            f"{m['seconds/step']:.1f}s/step")
 
 
 if __name__ == "__main__":  # pragma: no cover
