@@ -59,6 +59,7 @@ def test_reference_documents_every_option():
     assert all(text for _, _, text in rows)
 
 
+@pytest.mark.slow
 def test_cli_rejects_bad_config_before_loading_a_model(run_rlvr):
     start = time.perf_counter()
     proc = run_rlvr("train", "grpo.bogus=1", check=False)
@@ -67,6 +68,7 @@ def test_cli_rejects_bad_config_before_loading_a_model(run_rlvr):
     assert time.perf_counter() - start < 15  # no model was loaded
 
 
+@pytest.mark.slow
 def test_cli_unknown_preset(run_rlvr):
     proc = run_rlvr("train", "--preset", "nope", check=False)
     assert proc.returncode == 2 and "unknown preset 'nope'" in proc.stderr

@@ -99,7 +99,7 @@ def test_mixture_routes_rewards_by_source():
         else:
             assert math.isnan(per["correct"][i]) and per["pref"][i] == 10.0 and totals[i] == 5.0
     assert seen["prompts"] == [ex.question for ex in examples if ex.columns["source"] == "general"]
-    assert specs[1].sources == ["general"]
+    assert rewards.resolve(specs[1], task).sources == ("general",)  # the spec's routing survives resolution
 
 
 def test_a_config_error_in_the_last_stage_fails_before_the_first_runs(tmp_path):
@@ -129,10 +129,20 @@ def test_plan_hands_each_stage_the_outputs_it_names(tmp_path):
     assert pref.args["model"] == str(root / "05-reward-model" / "model") and pref.sources == ["general"]
 
 
+@pytest.mark.parametrize("preset", ["r1", "r1-zero"])
+def test_shipped_pipeline_presets_load_and_plan(preset, tmp_path):
+    stages = pipeline.plan(pipeline.load(preset=preset, overrides=[f"output_dir={tmp_path}"]))
+    assert stages and stages[0].cfg.model == "embedded:smollm2-135m-instruct"
+    kinds = [s.kind for s in stages]
+    assert kinds == (["sft", "grpo", "sample", "sft", "rm", "grpo"] if preset == "r1" else ["grpo"])
+    assert not any(tmp_path.iterdir())  # planning writes nothing
+
+
 def _pipeline(tmp_path, *extra):
     return [sys.executable, "-m", "rlvr", "pipeline", "run", "--preset", "r1-smoke", f"output_dir={tmp_path}", *extra]
 
 
+@pytest.mark.slow
 def test_r1_smoke_runs_every_stage_and_resumes_after_a_kill(tmp_path):
     slow = "stages.reasoning-rl.config.rewards=[{function: 'rlvr_test_helpers:slow_digit_share'}]"
     steps = "stages.reasoning-rl.config.steps=6"
