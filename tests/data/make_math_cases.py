@@ -67,7 +67,9 @@ CASES = [
     ("fraction", B("\\frac{1}{2006!}"), "\\frac{1}{2006!}", 1),
     ("fraction", B("\\frac{10}{4}"), "2.5", 1),
     ("fraction", B("\\frac{10}{4}"), "2.4", 0),
-    ("fraction", B("1\\frac{1}{2}"), "\\frac{3}{2}", 0),  # mixed numbers are ambiguous in LaTeX: not accepted
+    # A whole number before a proper fraction is a mixed number in answers (MATH, GSM8K): 1 1/2 = 3/2. The
+    # label was 0 ("ambiguous"), but the product reading 1*(1/2) is never how an answer is written.
+    ("fraction", B("1\\frac{1}{2}"), "\\frac{3}{2}", 1),
     # --- symbolic
     ("symbolic", B("\\sqrt{2}/2"), "\\frac{\\sqrt{2}}{2}", 1),
     ("symbolic", B("\\frac{1}{\\sqrt{2}}"), "\\frac{\\sqrt{2}}{2}", 1),

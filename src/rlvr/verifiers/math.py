@@ -6,8 +6,16 @@ scoring 1 without the right answer will be found. What it can do here is choose 
     box, or a free symbol where a number is expected all score 0 (hedging is never rewarded);
   - exact arithmetic: numbers compare as exact rationals, so 1/2004! and 1/2006! never collapse; a float
     tolerance applies only where one side is a written decimal approximation of an irrational value;
-  - no hang: symbolic comparison (sympy through math-verify's LaTeX parser) runs in worker processes
-    that are killed at a hard wall-clock limit, so `9^{9^{9^9}}` times out to 0 instead of stalling RL.
+  - letters are not units: `2x`, `2i`, `3n`, `10m` are not 2, 2, 3, 10; a unit word counts only when written
+    apart from the number (`10 m`, `5\\,\\text{cm}`; see rewards.math_answer.UNITS);
+  - no hang: symbolic comparison runs in worker processes that are killed at a hard wall-clock limit, so
+    `9^{9^{9^9}}` times out to 0 instead of stalling RL.
+Stages: extract (rlvr's own, hedge-aware) -> quick_compare in-process (strings, exact rationals, choices, sets,
+tuples, matrices: most answers end here, ~50,000/s) -> math-verify's parser and comparison (relations, intervals,
+LaTeX shorthand, symbolic expressions) in the workers. math-verify compares constants with a 15-digit `chop`
+(`\\sqrt{2}+10^{-100}` "equals" `\\sqrt{2}`) and falls back to sympy's slow `simplify` after a numeric verdict
+of "different"; its two numeric hooks are replaced in the workers by `constant_equal` (exact, and fast on
+nested radicals). Its unit stripping reads `10m` as 10, so the prediction is parsed without it.
 Not covered: answers that are equal only under context the checker cannot see (units implied by the
 question, "the answer is the second option" without a letter).
 """
@@ -16,10 +24,12 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from rlvr.rewards.math_answer import braced_content, check_completion, completion_text, last_tag, normalize, to_number, unmarked_answer
+from rlvr.rewards.math_answer import (UNITS, bare_formula, braced_content, check_completion, completion_text, last_tag, math_spans,
+                                      normalize, to_number, unmarked_answer)
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
@@ -58,23 +68,75 @@ def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None
         inner = all_boxed(tagged)
         found = inner[-1] if inner else tagged
         return (found, "") if found.strip() else (None, "empty answer")
-    found = unmarked_answer(text, fallback_last_number=fallback_last_number)
+    found = bare_formula(text) if fallback_last_number and not re.search(r"####|answer\s*(?:is|:)", text, re.I) else None
+    found = found if found is not None else unmarked_answer(text, fallback_last_number=fallback_last_number)
     return (found, "") if found is not None else (None, "no answer found")
+
+
+def extract_gold(answer: str) -> str:
+    """The gold answer as text: its last box, `#### N`, or last math span ("The final answer is $14{,}916$.")."""
+    boxes = [b for b in all_boxed(answer) if b]
+    if len(boxes) > 1 and not re.sub(r"\\boxed\s*\{[^{}]*\}|[\s$.]", "", answer):
+        return ", ".join(boxes)  # "$\\boxed{1}\\boxed{2}$": one answer given as two boxes
+    if boxes:
+        return boxes[-1]
+    found = unmarked_answer(answer, fallback_last_number=False)
+    if found is not None:
+        return found
+    spans = math_spans(answer)
+    return spans[-1] if spans else answer.strip()
+
+
+_UNIT_TEXT = re.compile(r"(?<=\S)\s*(?:\\,|\\;|\\ |~)?\s*\\(?:text|mbox|textnormal|textrm|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}"
+                        r"(?:\s*\^\s*\{?[23]\}?)?\s*$")
+
+
+def drop_unit(s: str) -> str:
+    """`15\\mbox{ cm}^2` -> `15`, `10 m` -> `10`; `10m`, `2x` unchanged (a glued letter is a variable)."""
+    s = _UNIT_TEXT.sub("", s).strip()
+    m = re.fullmatch(r"(.*?\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", s, flags=re.DOTALL)
+    return m.group(1) if m and m.group(2) in UNITS and not m.group(1).endswith("\\") else s
+
+
+# Macros that change what is shown or defined rather than state a value: `\\color{white}{6} 5` renders as 5.
+_MACROS = re.compile(r"\\(?:def|gdef|edef|let|newcommand|renewcommand|providecommand|DeclareMathOperator|color|textcolor"
+                     r"|colorbox|phantom|hphantom|vphantom|mathchoice|catcode|begingroup|csname)(?![A-Za-z])")
+# Non-ASCII that answers legitimately use (after NFKC, which already maps fullwidth digits to ASCII).
+_SYMBOLS = set("°π√×÷−–≤≥≠∞·∈∪∩±∓…′″")
+
+
+def suspicious(pred: str, gold: str) -> str:
+    """Why an extracted answer is refused before any comparison ("" if it is not): a macro that defines or
+    hides text, or a character outside ASCII that the gold does not use (Cyrillic `х` for x, zero-width
+    space, private-use): parsers drop or misread those, so `2х` once read as 2."""
+    if _MACROS.search(pred):
+        return "macro that defines or hides text"
+    for ch in set(unicodedata.normalize("NFKC", pred)):
+        if ord(ch) > 127 and ch not in _SYMBOLS and ch not in gold:
+            return f"character {ascii(ch)} outside the answer alphabet"
+    return ""
 
 
 def canonical(s: str) -> str:
     s = normalize(s)
     s = re.sub(r"\\[dt]frac", r"\\frac", s)
     s = s.replace("\\{", "{").replace("\\}", "}")
+    s = re.sub(r"(?<=\d)\s+(?=\d)", "_", s)  # "2 1/2" is not "21/2"
     return s.replace(" ", "")
 
 
+_VAR = r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*"
+# What may stand left of `=` in a stated answer: x, a_1, (p,q), f(x), D. `5 = x` or `2x+1 = 3` are equations.
+_LABEL = re.compile(rf"{_VAR}|\s*\(\s*{_VAR}(?:,{_VAR})+\)\s*|\s*[A-Za-z]\s*\(\s*[A-Za-z0-9]\s*\)\s*")
+
+
 def strip_equation(s: str) -> str:
-    """`x = 5` -> `5` (a single variable on the left); other equations are kept whole."""
+    """`x = 5`, `(p,q) = (3,2)`, `f(x) = 1`, `x \\in [0,1)` -> the value; other equations are kept whole."""
     parts = s.split("=")
-    if len(parts) == 2 and re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", parts[0]):
+    if len(parts) == 2 and _LABEL.fullmatch(parts[0]):
         return parts[1].strip()
-    return s
+    m = re.fullmatch(rf"{_VAR}\\in\s*(.+)", s, flags=re.DOTALL)
+    return m.group(1).strip() if m else s
 
 
 def split_top(s: str) -> list[str]:
@@ -113,42 +175,59 @@ def structure(s: str) -> tuple[str, str, str, list[str]] | None:
     return None
 
 
+def _terminates(q: Fraction) -> bool:
+    """q has a finite decimal expansion (denominator 2^a 5^b): then a decimal must match it exactly."""
+    d = q.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
 def exact(s: str) -> Fraction | None:
     return to_number(strip_equation(s))
 
 
-def quick_compare(pred: str, gold: str) -> tuple[bool | None, str]:
-    """Decide without sympy where possible: (verdict or None if undecided, method)."""
-    g_choice, p_choice = _CHOICE.fullmatch(canonical(gold).replace("\\text", "")), _CHOICE.fullmatch(
+def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, str]:
+    """Decide without sympy where possible: (verdict or None if undecided, method). A bare list is unordered
+    at the top (solutions `-2, 1`), ordered inside a matrix row or tuple."""
+    g_choice, p_choice = _CHOICE.fullmatch(canonical(gold).replace("\\text", "").strip("{}")), _CHOICE.fullmatch(
         canonical(pred).replace("\\text", "").replace("{", "").replace("}", ""))
     if g_choice:
         return (p_choice is not None and p_choice.group(1).upper() == g_choice.group(1).upper()), "choice"
     if canonical(strip_equation(pred)) == canonical(strip_equation(gold)):
         return True, "string"
     gs, ps = structure(gold), structure(pred)
-    if gs is None and ps is not None:
+    if gs is None and ps is not None and exact(gold) is not None:
         return False, "list where a scalar is expected"
     if gs is not None:
         if ps is None or ps[0] != gs[0] and {ps[0], gs[0]} != {"tuple", "list"}:
             return False, gs[0]
         if len(ps[3]) != len(gs[3]) or (gs[0] == "tuple" and (ps[1], ps[2]) != (gs[1], gs[2])):
             return False, gs[0]
-        if gs[0] == "set":
-            verdicts = [any(quick_compare(p, g)[0] for p in ps[3]) for g in gs[3]]
+        if gs[0] == "set" or (top and gs[0] == ps[0] == "list"):  # a bare list of solutions is unordered
+            verdicts = [any(quick_compare(p, g, False)[0] for p in ps[3]) for g in gs[3]]
             return (all(verdicts), "set") if all(v is not None for v in verdicts) else (None, "set")
-        verdicts = [quick_compare(p, g)[0] for p, g in zip(ps[3], gs[3])]
+        verdicts = [quick_compare(p, g, False)[0] for p, g in zip(ps[3], gs[3])]
         if all(v is True for v in verdicts):
             return True, gs[0]
         if any(v is False for v in verdicts):
             return False, gs[0]
         return None, gs[0]
+    if exact(pred) is None and re.fullmatch(r"\s*-?\d+\s+\d+\s*/\s*\d+\s*", normalize(pred)):
+        return False, "malformed mixed number"  # 11 7/6: neither a mixed number nor anything else
     pn, gn = exact(pred), exact(gold)
     if pn is not None and gn is not None:
+        if pn != gn and "." in pred and not _terminates(gn):  # 0.0833333 for 1/12: a written approximation
+            return abs(pn - gn) <= Fraction(1, 10**6) * max(1, abs(gn)), "numeric"
         return pn == gn, "numeric"
     return None, "symbolic"
 
 
 # ---------------------------------------------------------------- symbolic stage (runs in worker processes)
+
+
+_REL_TOL = 1e-6  # set per job: how close a written decimal must be to an exact value
 
 
 def _warm_up_symbolic() -> None:
@@ -157,26 +236,102 @@ def _warm_up_symbolic() -> None:
     symbolic_equal(("2x+2", "2(x+1)", 1e-9))
 
 
-def symbolic_equal(job: tuple[str, str, float]) -> bool:
-    pred, gold, rel_tol = job
+def _small_literals(e) -> bool:
+    """No literal that could hide a tiny term below evalf's 100-digit reach: rationals under 10^12, integer
+    powers under 64, no factorial, a modest expression. Then "zero to 100 digits" is taken as zero."""
     import sympy
-    from latex2sympy2_extended import latex2sympy
 
-    def parse(s: str):
-        s = strip_equation(normalize(s))
-        return latex2sympy(s)
+    if e.has(sympy.factorial) or sympy.count_ops(e) > 80:
+        return False
+    if any(abs(r.p) > 10**12 or r.q > 10**12 for r in e.atoms(sympy.Rational)):
+        return False
+    return all(not (pw.exp.is_Integer and abs(pw.exp) > 64) for pw in e.atoms(sympy.Pow))
 
-    p, g = parse(pred), parse(gold)
-    diff = sympy.simplify(p - g)
-    if diff == 0:  # equal as expressions (sin^2 x + cos^2 x against 1 included)
-        return True
-    if diff.free_symbols and not getattr(g, "free_symbols", None):
-        return False  # a free symbol where a number is expected
-    if not diff.free_symbols:
-        pv, gv = complex(sympy.N(p, 30)), complex(sympy.N(g, 30))
-        written_decimal = re.search(r"\d\.\d", pred) is not None
-        return written_decimal and abs(pv - gv) <= rel_tol * max(1.0, abs(gv))
-    return False
+
+def constant_equal(a, b) -> bool | None:
+    """a == b when a - b is a constant; None when it is not (or is no expression), for math-verify to decide.
+
+    Exact unless a side holds a written decimal (then within _REL_TOL, relative). sympy's evalf raises its
+    working precision until it has 30 correct digits of a - b, so `\\sqrt{2}+10^{-100}` against `\\sqrt{2}`
+    is 1e-100, not 0; a difference it cannot tell from 0 within 100 digits is 0 when the literals are small,
+    else it must simplify to 0 (bounded by the worker's hard timeout)."""
+    import sympy
+    from sympy.core.evalf import PrecisionExhausted
+
+    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
+        return None
+    try:
+        diff = a - b
+        if not isinstance(diff, sympy.Expr) or diff.free_symbols:
+            return None
+        if diff.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+            return bool(a == b)
+        if a.has(sympy.Float) or b.has(sympy.Float):
+            scale = max(1.0, abs(complex(b.evalf(30))))
+            return abs(complex(diff.evalf(30))) <= _REL_TOL * scale
+        try:
+            return bool(diff.evalf(30, strict=True) == 0)
+        except PrecisionExhausted:
+            if _small_literals(a) and _small_literals(b):
+                return True
+            return bool(sympy.simplify(diff) == 0)
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
+
+
+def _install_constant_equal() -> None:
+    """Route math-verify's numeric and symbolic checks through constant_equal first (worker processes only)."""
+    from math_verify import grader
+
+    if getattr(grader, "_rlvr_constant_equal", False):
+        return
+    numeric, symbolic = grader.sympy_numeric_eq, grader.sympy_symbolic_eq
+
+    def numeric_eq(a, b, float_rounding, numeric_precision):
+        if grader.is_atomic_or_pct_atomic(a, sympy_number()) or grader.is_atomic_or_pct_atomic(b, sympy_number()):
+            return numeric(a, b, float_rounding, numeric_precision)  # plain numbers and percentages: its rules
+        verdict = constant_equal(a, b)
+        return numeric(a, b, float_rounding, numeric_precision) if verdict is None else verdict
+
+    def symbolic_eq(a, b):
+        verdict = constant_equal(a, b)
+        return symbolic(a, b) if verdict is None else verdict
+
+    grader.sympy_numeric_eq, grader.sympy_symbolic_eq, grader._rlvr_constant_equal = numeric_eq, symbolic_eq, True
+
+
+def sympy_number():
+    import sympy
+
+    return sympy.Number
+
+
+def _parse(s: str, *, trusted: bool) -> list:
+    """math-verify's parse of one answer. Its unit stripping is kept for the gold (trusted) and off for the
+    prediction, whose units drop_unit has already removed: that stripping also eats glued letters (`10m` -> 10)."""
+    from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    norm = NormalizationConfig(basic_latex=True, units=trusted, malformed_operators=True, nits=True, boxed="all",
+                               equations=False)
+    targets = [LatexExtractionConfig(boxed_match_priority=0, normalization_config=norm), ExprExtractionConfig()]
+    return parse(f"${s}$", targets, parsing_timeout=None)
+
+
+def symbolic_equal(job: tuple[str, str, float]) -> bool:
+    """math-verify's verdict on (pred, gold), with its timeouts off: the worker pool enforces the hard limit."""
+    global _REL_TOL
+    pred, gold, _REL_TOL = job
+    import logging
+
+    from math_verify import verify
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns once that its own timeout is off
+    _install_constant_equal()
+    g, p = _parse(gold, trusted=True), _parse(drop_unit(pred), trusted=False)
+    if not g or not p:
+        raise ValueError(f"could not parse the {'gold answer' if not g else 'answer'}")
+    return bool(verify(g, p, float_rounding=6, timeout_seconds=None))
 
 
 def check_case(completion, answer) -> None:
@@ -200,6 +355,9 @@ class MathVerifier:
         if self._pool is None:
             from rlvr.verifiers.pool import WorkerPool
 
+            # Once here, before the workers fork: they inherit the imports and parser tables, so a worker that
+            # replaces a killed one is ready in milliseconds instead of ~1.5 s of imports.
+            _warm_up_symbolic()
             self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s, init=_warm_up_symbolic)
         return self._pool
 
@@ -219,15 +377,22 @@ class MathVerifier:
             start = time.perf_counter()
             text = completion_text(completion) or ""
             pred, reason = extract(text, fallback_last_number=self.fallback_last_number)
-            gold, _ = extract(str(answer), fallback_last_number=False)
-            gold = gold if gold is not None else str(answer)
+            gold = extract_gold(str(answer))
             if pred is None:
                 results.append(MathResult(0.0, None, gold, "none", reason, time.perf_counter() - start))
                 continue
+            refused = suspicious(pred, gold)
+            if refused:
+                results.append(MathResult(0.0, pred, gold, "none", refused, time.perf_counter() - start))
+                continue
+            pred = unicodedata.normalize("NFKC", pred)  # fullwidth digits and compatibility forms
             if _OR.search(pred) and not _OR.search(gold):
                 results.append(MathResult(0.0, pred, gold, "none", "hedged with 'or'", time.perf_counter() - start))
                 continue
-            verdict, method = quick_compare(pred, gold)
+            if _OR.search(gold):  # the gold lists solutions ("3 or 4"): both sides compare as unordered lists
+                verdict, method = quick_compare(_OR.sub(", ", pred), _OR.sub(", ", gold))
+            else:
+                verdict, method = quick_compare(pred, gold)
             r = MathResult(float(bool(verdict)), pred, gold, method, "" if verdict else "not equal",
                            time.perf_counter() - start)
             if verdict is None:
