@@ -1,12 +1,13 @@
 """The code verifier: test formats, and every cheat scores 0 in bounded time."""
 
 import json
+import sys
 import time
 
 import pytest
 
-from rlvr.verifiers.code import CodeVerifier, convert_asserts, extract_program
-from rlvr.verifiers.sandbox import Limits
+from rlvr.verifiers.code import CodeVerifier, convert_asserts, extract_program, json_matches, same_value
+from rlvr.verifiers.sandbox import IsolationRequired, Limits
 
 ADD_CALL = {"language": "python", "entry_point": "add", "tests": [{"args": [1, 2], "expected": 3}, {"args": [5, 7], "expected": 12}]}
 ADD_STDIO = {"language": "python", "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 7\n", "output": "12\n"}]}
@@ -95,7 +96,18 @@ def test_cheats_score_zero_promptly(verifier, name, tests):
 
 @pytest.fixture(scope="module")
 def fallback():
-    return CodeVerifier(limits=LIMITS, use_bwrap=False)
+    """Assert-style checks need isolation: the fallback runs them only when the caller opts in."""
+    return CodeVerifier(limits=LIMITS, use_bwrap=False, allow_unisolated=True)
+
+
+def test_in_sandbox_checks_refuse_the_fallback_unless_opted_in():
+    strict = CodeVerifier(limits=LIMITS, use_bwrap=False)
+    with pytest.raises(IsolationRequired):
+        strict.verify(HONEST_ADD, ADD_ASSERT_LOOP)
+    with pytest.raises(IsolationRequired):  # a batch too: the machine's state, not a sample's
+        strict.verify_batch([(HONEST_ADD, ADD_CALL), (HONEST_ADD, ADD_ASSERT_LOOP)])
+    for tests, completion in [(ADD_CALL, HONEST_ADD), (ADD_STDIO, HONEST_STDIO), (ADD_ASSERT_SIMPLE, HONEST_ADD)]:
+        assert strict.verify(completion, tests).reward == 1.0  # converted checks run as call tests: no need
 
 
 @pytest.mark.parametrize("tests, completion", [(ADD_CALL, HONEST_ADD), (ADD_STDIO, HONEST_STDIO), (ADD_ASSERT_LOOP, HONEST_ADD)])
@@ -131,13 +143,16 @@ def test_in_sandbox_check_uses_the_tasks_helpers_not_the_completions(verifier):
 
 
 def test_in_sandbox_check_sees_exceptions_and_rebuilt_values(verifier):
-    tests = {"language": "python", "entry_point": "f",
+    # a check that tests for a raise names the error types it expects (any other raise fails the check)
+    tests = {"language": "python", "entry_point": "f", "expected_exceptions": ["ValueError"],
              "test_code": "def check(candidate):\n    assert candidate([1, 2]) == (2, 1) and type(candidate([1, 2])) is tuple\n"
                           "    assert candidate({}) == {(1, 2): {3}}\n    try:\n        candidate(None)\n"
                           "        assert False\n    except ValueError:\n        pass\n"}
     honest = ("def f(x):\n    if x is None:\n        raise ValueError('no')\n"
               "    return tuple(reversed(x)) if isinstance(x, list) else {(1, 2): {3}}")
     assert verifier.verify(honest, tests).reward == 1.0
+    without = verifier.verify(honest, {k: v for k, v in tests.items() if k != "expected_exceptions"})
+    assert without.reward == 0.0 and "f() raised ValueError" in without.reason
 
 
 def test_cli_verify_code(run_rlvr, tmp_path):
@@ -146,3 +161,186 @@ def test_cli_verify_code(run_rlvr, tmp_path):
                      + json.dumps({"completion": CHEATS["sys.exit before tests"], "tests": ADD_CALL}) + "\n")
     out = [json.loads(l) for l in run_rlvr("verify", "code", "--file", str(cases)).stdout.splitlines()]
     assert [o["reward"] for o in out] == [1.0, 0.0] and out[0]["mode"] == "call"
+
+
+# ------------------------------------------------------------------ comparisons follow Python's `==`
+
+def test_same_value_is_pythons_equality():
+    nan = float("nan")
+    for got, expected in [(3, 3), (3.0, 3), (True, 1), (1, True), (-0.0, 0.0), ({1, 2}, {2, 1}), (frozenset({1}), {1}),
+                          ({"a": 1, "b": 2}, {"b": 2, "a": 1}), ({1: "x"}, {True: "x"}), ([[1, (2,)]], [[1.0, (2,)]]),
+                          (10**5000, 10**5000), (float("inf"), 1e999)]:
+        assert same_value(got, expected), (got, expected)
+    for got, expected in [(nan, nan), ([nan], [float("nan")]), (3.0000000001, 3), (True, 3), ("3", 3), ((1, 2), [1, 2]),
+                          ([1, 2], (1, 2)), (0.1 + 0.2, 0.3), (10**5000, 1e308), (2**53 + 1, float(2**53)), (None, 0)]:
+        assert not same_value(got, expected), (got, expected)
+
+
+def test_json_matches_follows_the_expected_type():
+    assert json_matches((1, 2), [1, 2]) and json_matches([(1, 2)], [[1, 2]])  # JSON has no tuple
+    assert json_matches(0.1 + 0.2, 0.3) and json_matches(3, 3.0)  # an expected float is a rounded decimal
+    assert json_matches(True, 1) and json_matches({"a": (1.0,)}, {"a": [1]})
+    # an exact int is never matched by a float approximation, nor by text, nor a huge int by a float
+    for got, expected in [(3.0000000001, 3), (2.9999999999, 3), (float(2**60), 2**60 + 1), ("3", 3), (10**400, 1.5),
+                          (float("nan"), float("nan")), ({"a": 1, "b": 2}, {"a": 1}), ([1, 2, 3], [1, 2])]:
+        assert not json_matches(got, expected), (got, expected)
+
+
+def plain_python_passes(test_code: str, program: str) -> bool:
+    """The check's verdict under plain Python, in this process (for the benign programs below only)."""
+    namespace: dict = {}
+    exec(program, namespace)
+    exec(test_code, namespace)
+    try:
+        namespace["check"](namespace["f"])
+        return True
+    except AssertionError:
+        return False
+
+
+def check(*asserts: str, imports: str = "") -> str:
+    return imports + "def check(candidate):\n" + "".join(f"    assert {a}\n" for a in asserts)
+
+
+# (check, program): the verifier's verdict must be plain Python's, converted or not
+SEMANTICS = [
+    (check("candidate(1) == 3"), "def f(x): return 3.0"),
+    (check("candidate(1) == 3"), "def f(x): return 3.0000000001"),  # was accepted: isclose on an int
+    (check("candidate(1) == 3"), "def f(x): return True"),
+    (check("candidate(1) == 1"), "def f(x): return True"),  # was rejected: bool never equalled an int
+    (check("candidate(1) == [1, 2]"), "def f(x): return (1, 2)"),  # was accepted: tuple as list
+    (check("candidate(1) == [1, 2]"), "def f(x): return [1.0, 2]"),
+    (check("candidate(1) == 0.1"), "def f(x): return 0.1 + 1e-12"),  # was accepted: approximately 0.1
+    (check("0.1 == candidate(1)"), "def f(x): return 0.1"),
+    (check("candidate(1) == {1: 'a'}"), "def f(x): return {True: 'a'}"),
+    (check("candidate(1) == {1, 2}"), "def f(x): return frozenset({2, 1})"),
+    (check("candidate(1) == -0.0"), "def f(x): return 0.0"),
+    (check("candidate(1) == 1e999"), "def f(x): return float('nan')"),
+    (check("candidate((1, 2)) == 'tuple'", "candidate({1: 2}) == 'int'"),  # arguments arrive as written
+     "def f(x): return type(x).__name__ if not isinstance(x, dict) else type(next(iter(x))).__name__"),
+    (check("candidate(1)"), "def f(x): return [0]"),
+    (check("candidate(1)"), "def f(x): return 0.0"),
+    (check("not candidate(1)"), "def f(x): return ''"),
+    (check("candidate(1) is True"), "def f(x): return 1"),
+    (check("candidate(1) is True", "candidate(2) is None"), "def f(x): return True if x == 1 else None"),
+    (check("candidate(1) == 3, 'message'", "True"), "def f(x): return 3"),
+    # tolerances are Python's own: not converted, run in the sandbox as written
+    (check("abs(candidate(1) - 0.1) < 1e-6"), "def f(x): return 0.1000001"),
+    (check("abs(candidate(1) - 0.1) < 1e-6"), "def f(x): return 0.1001"),
+    (check("math.isclose(candidate(1), 0.3)", imports="import math\n"), "def f(x): return 0.1 + 0.2"),
+    (check("candidate(1) != candidate(1)"), "def f(x): return float('nan')"),
+]
+
+
+@pytest.mark.parametrize("test_code, program", SEMANTICS, ids=[f"{i}" for i in range(len(SEMANTICS))])
+def test_assert_checks_keep_pythons_verdict(verifier, test_code, program):
+    r = verifier.verify(program, {"entry_point": "f", "test_code": test_code})
+    assert r.reward == float(plain_python_passes(test_code, program)), (r.mode, r.tests)
+
+
+def test_what_is_converted():
+    assert [t.get("compare") for t in convert_asserts(check("candidate(1)", "not candidate(2)", "candidate(3) is None",
+                                                            "candidate(4) == 4", "5 == candidate(5)"), "f")] \
+        == ["truthy", "falsy", "is", None, None]
+    for code in [check("abs(candidate(1) - 0.1) < 1e-6"), check("math.isclose(candidate(1), 0.3)"),
+                 check("candidate(1) == x"), check("candidate(x=1) == 1"), check("candidate(1) is 5"),
+                 check("candidate(b'x') == 1"),  # bytes cannot be sent in as they are
+                 "import os\n" + check("candidate(1) == 1"), check("candidate(1) == 1") + "def check(c):\n    pass\n",
+                 "@print\n" + check("candidate(1) == 1"), check("False")]:
+        assert convert_asserts(code, "f") is None, code
+
+
+# ------------------------------------------------------------------ the candidate's exceptions steer nothing
+
+ATTACK_CHECKS = {
+    # the for loop over map() ends at StopIteration: the asserts never ran
+    "stop-iteration": "def check(candidate):\n    for got, want in zip(map(candidate, [1, 2]), [3, 12]):\n"
+                      "        assert got == want\n",
+    # the check catches an error of its own (a missing key); the candidate raises that type
+    "caught-by-type": "def check(candidate):\n    table = {1: 3, 2: 12}\n    for x in (1, 2, 3):\n        try:\n"
+                      "            assert candidate(x) == table[x]\n        except KeyError:\n            continue\n",
+    "caught-as-exception": "def check(candidate):\n    for x, want in ((1, 3), (2, 12)):\n        try:\n"
+                           "            got = candidate(x)\n        except Exception:\n            break\n"
+                           "        assert got == want\n",
+    "caught-as-value-error": "def check(candidate):\n    try:\n        assert candidate(1) == 3\n"
+                             "        assert candidate(2) == 12\n    except ValueError:\n        pass\n",
+    "caught-as-type-error": "def check(candidate):\n    try:\n        assert candidate(1) == 3\n"
+                            "    except TypeError:\n        pass\n",
+    "bare-except": "def check(candidate):\n    try:\n        assert candidate(1) == 3\n    except:\n        pass\n",
+}
+ATTACKS = [
+    ("stop-iteration", "def f(x):\n    raise StopIteration"),
+    ("caught-by-type", "def f(x):\n    raise KeyError(x)"),
+    ("caught-as-exception", "import os\ndef f(x):\n    os._exit(0)"),  # was RuntimeError('process ended')
+    ("caught-as-exception", "def f(x):\n    raise KeyboardInterrupt"),
+    ("caught-as-exception", "def f(x):\n    raise GeneratorExit"),
+    ("caught-as-value-error", "def f(x):\n    raise ValueError"),
+    # a reply that does not rebuild was a WireError, a ValueError
+    ("caught-as-value-error", "import os, sys\ndef f(x):\n    os.write(int(sys.argv[2]), b'\\x00\\x00\\x00\\x02{]')\n"
+                              "    os._exit(0)"),
+    ("caught-as-value-error", "import os, sys\ndef f(x):\n    os.write(int(sys.argv[2]), b'\\x00\\x00\\x00\\x0c[\"ok\", [\"s\"]]')\n"
+                              "    os._exit(0)"),
+    # UnicodeDecodeError('raised by the candidate') was itself a TypeError
+    ("caught-as-type-error", "def f(x):\n    raise UnicodeDecodeError('utf-8', b'', 0, 1, 'x')"),
+    ("bare-except", "def f(x):\n    raise ValueError"),
+]
+
+
+@pytest.mark.parametrize("check_name, program", ATTACKS, ids=[f"{c}:{i}" for i, (c, _) in enumerate(ATTACKS)])
+def test_candidate_exceptions_cannot_steer_the_check(verifier, check_name, program):
+    tests = {"entry_point": "f", "test_code": ATTACK_CHECKS[check_name]}
+    honest = verifier.verify("def f(x):\n    return {1: 3, 2: 12}.get(x, 0)", tests)
+    assert honest.reward == 1.0 and honest.mode == "assert-in-sandbox", honest.tests
+    r = verifier.verify(program, tests)
+    assert r.reward == 0.0 and r.reason.startswith("test 0: "), (r.mode, r.tests)
+
+
+# ------------------------------------------------------------------ nothing printed crashes the host
+
+MARKED = "import os, sys\ndef add(a, b):\n    sys.stdout.buffer.write({payload!r})\n    sys.stdout.flush()\n    os._exit(0)"
+HOSTILE_LINES = {
+    "deep nesting": b"@@rlvr-result@@ " + b"[" * 200_000 + b"\n",
+    "deep nesting in a value": b'@@rlvr-result@@ {"i": 0, "v": ' + b'["l", [' * 5000 + b"\n",
+    "infinite index": b'@@rlvr-result@@ {"i": Infinity, "v": 3}\n@@rlvr-result@@ {"i": NaN, "v": 3}\n',
+    "huge and odd indices": b'@@rlvr-result@@ {"i": 1e308, "v": 3}\n@@rlvr-result@@ {"i": true, "v": 12}\n'
+                            b'@@rlvr-result@@ {"i": -1, "v": 3}\n@@rlvr-result@@ {"i": "0", "v": 3}\n',
+    "int past the digit limit": b'@@rlvr-result@@ {"i": 0, "v": ' + b"9" * 5000 + b"}\n",
+    "hex int past the bound": b'@@rlvr-result@@ {"i": 0, "v": ["i", "0x' + b"f" * (1 << 22) + b'"]}\n',
+    "non-UTF-8 and NUL": b"@@rlvr-result@@ \xff\xfe\x00{\"i\": 0}\n\x00" * 100,
+    "lone surrogate error": b'@@rlvr-result@@ {"i": 0, "error": "\\ud800\\udfff\\ud800"}\n',
+    "nested error": b'@@rlvr-result@@ {"i": 0, "error": ' + b"[" * 50 + b"]" * 50 + b"}\n",
+    "enormous line count": b"\n" * 900_000,
+    "not an object": b"@@rlvr-result@@ [1, 2]\n@@rlvr-result@@ null\n@@rlvr-result@@ \"s\"\n",
+}
+
+
+def test_hostile_output_scores_zero_and_leaves_the_batch_alone(verifier):
+    hostile = [MARKED.format(payload=p) for p in HOSTILE_LINES.values()]
+    pairs = [(HONEST_ADD, ADD_CALL)] + [(h, ADD_CALL) for h in hostile] + [(HONEST_ADD, ADD_CALL)]
+    results = verifier.verify_batch(pairs)
+    assert [r.reward for r in results] == [1.0] + [0.0] * len(hostile) + [1.0]
+    for name, r in zip(HOSTILE_LINES, results[1:-1]):
+        assert r.reason.startswith("test 0: ") and r.mode == "call", (name, r.reason)  # judged, not a verifier error
+        json.dumps(r.to_dict(), ensure_ascii=False).encode()  # what `rlvr verify code` prints
+    assert verifier(["q"] * len(pairs), [c for c, _ in pairs], tests=[t for _, t in pairs]) == [r.reward for r in results]
+
+
+# ------------------------------------------------------------------ big ints are honest answers
+
+def test_ints_past_the_digit_limit_are_judged(verifier):
+    big = 2**20000  # 6,021 digits
+    call = {"entry_point": "f", "tests": [{"args": [20000], "expected": big}, {"args": [3], "expected": 8}]}
+    assert verifier.verify("def f(n):\n    return 2 ** n", call).reward == 1.0
+    assert verifier.verify("def f(n):\n    return 2 ** n + (n > 100)", call).reward == 0.5
+    in_sandbox = {"entry_point": "f", "test_code": "def check(candidate):\n    assert candidate(20000) == 2 ** 20000\n"
+                                                   "    assert str(candidate(20000)).startswith('3980')\n"}
+    assert verifier.verify("def f(n):\n    return 2 ** n", in_sandbox).reward == 1.0
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        stdio = {"tests": [{"input": "20000\n", "output": str(big) + "\n"}]}
+        literal = {"entry_point": "f", "test_code": f"def check(candidate):\n    assert candidate(20000) == {big}\n"}
+    finally:
+        sys.set_int_max_str_digits(previous)
+    assert verifier.verify("print(2 ** int(input()))", stdio).reward == 1.0
+    assert verifier.verify("def f(n):\n    return 2 ** n", literal).reward == 1.0

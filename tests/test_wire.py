@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from rlvr.verifiers.inside.wire import MAX_FRAME, WireError, from_wire, receive, send, to_wire
+from rlvr.verifiers.inside.wire import MAX_FRAME, MAX_HEX, WireError, dumps, from_wire, loads, receive, send, to_wire
 
 
 def test_round_trip_keeps_container_types():
@@ -31,7 +31,21 @@ def test_subclasses_and_other_objects_are_refused():
             to_wire(bad)
 
 
-@pytest.mark.parametrize("bad", [[1], ["x", [1]], ["d", [[1]]], ["s", [["l", []]]], {"a": 1}, ["l", 5]])
+def test_ints_of_any_size_cross_in_linear_time():
+    for n in (0, -1, 2**60 - 1, 2**60, -(2**60), 2**20000, -(3**9000)):  # past 4,300 digits: no decimal text
+        back = from_wire(loads(dumps(to_wire([n, {n: (n,)}]))))
+        assert back == [n, {n: (n,)}] and type(back[0]) is int
+    assert to_wire(True) is True and to_wire(2**70)[0] == "i"  # a bool stays a bool
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "1" * 40, '{"v": ' + "9" * 5000 + "}", "\ud800", b"\xff", "NaN]"])
+def test_loads_refuses_unbounded_or_malformed_text(text):
+    with pytest.raises(WireError):
+        loads(text)
+
+
+@pytest.mark.parametrize("bad", [[1], ["x", [1]], ["d", [[1]]], ["s", [["l", []]]], {"a": 1}, ["l", 5],
+                                 ["i", "12"], ["i", "0x" + "f" * (MAX_HEX + 1)], ["i", 5], ["i", "0x1f "], [["l"], []]])
 def test_malformed_input_is_an_error(bad):
     with pytest.raises(WireError):
         from_wire(bad)

@@ -1,10 +1,11 @@
 """Call-based tests: load the candidate's program, call its entry point on each argument list, and print
 one result line per call.
 
-Run as `python3 -I -B call.py ENTRY` with `args.json` (a list of argument lists) beside it. Nothing here is
-trusted, as the candidate's code shares this process: the host rebuilds each value as plain data
-(wire.py) and compares it with the expected value, which never enters the sandbox. A missing or
-duplicated line fails its test.
+Run as `python3 -I -B call.py ENTRY` with `args.json` (a list of argument lists, in wire form, so that
+tuples, sets and non-string dict keys arrive as they were written) beside it. Nothing here is trusted, as
+the candidate's code shares this process: the host rebuilds each value as plain data (wire.py) and
+compares it with the expected value, which never enters the sandbox. A missing or duplicated line fails
+its test.
 """
 
 import json
@@ -21,7 +22,7 @@ MARK = "@@rlvr-result@@ "
 
 def main() -> None:
     with open("args.json") as f:
-        calls = json.load(f)
+        calls = wire.from_wire(json.load(f))
     namespace = {"__name__": "solution"}
     with open("solution.py") as f:
         exec(compile(f.read(), "solution.py", "exec"), namespace)

@@ -4,7 +4,7 @@ Run as `python3 -I candidate.py REQUEST_FD REPLY_FD` by checker.py, with stdin, 
 /dev/null. Each request is a pickle of (function name, args, kwargs) from the checker; each reply is
 `["ok", value]` with the return value in wire form, or `["raise", exception type name]`. Everything here
 is under the candidate's control once its code is loaded, which is why the checker trusts nothing it
-replies beyond plain data.
+replies beyond plain data, and gives an exception it names no power over the check (checker.py).
 """
 
 import os
@@ -36,10 +36,10 @@ def main() -> None:
                 raise RuntimeError(f"the program failed to load ({load_error})")
             if name not in namespace:
                 raise NameError(name)
-            reply = ["ok", wire.to_wire(namespace[name](*args, **kwargs))]
-        except BaseException as e:
-            reply = ["raise", type(e).__name__]
-        wire.send(replies, wire.dumps(reply))
+            reply = wire.dumps(["ok", wire.to_wire(namespace[name](*args, **kwargs))])
+        except BaseException as e:  # noqa: BLE001 - reported by name; the checker decides what it may do
+            reply = wire.dumps(["raise", str(type(e).__name__)[:100]])
+        wire.send(replies, reply)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,29 @@
 """Run an assert-style check (HumanEval's `def check(candidate): ...`) against a candidate program that
 lives in another process.
 
-Run as `python3 -I checker.py` inside the sandbox, next to a JSON spec `spec.json`:
-`{"entry_point", "test_code", "prelude"?}`. The prelude is trusted code from the task (HumanEval's prompt,
-which defines helpers such as `poly` that some checks call). The checker:
+Run as `python3 -I checker.py` inside the sandbox, with a JSON spec on stdin:
+`{"entry_point", "test_code", "prelude"?, "expected_exceptions"?}`. The prelude is trusted code from the
+task (HumanEval's prompt, which defines helpers such as `poly` that some checks call). The checker:
   1. makes itself non-dumpable, so that a process of the same uid can neither ptrace it nor open its
      memory or file descriptors under /proc: the candidate cannot read the tests or write to its stdout;
-  2. reads the spec and deletes it before the candidate starts (stdin would not do: bubblewrap's init
-     process holds it, and a process of the same uid can reopen it under /proc/1/fd);
+     and takes SIGINT's default action, so the candidate cannot raise KeyboardInterrupt inside the check
+     (as the PID namespace's init it then ignores the signal; without bubblewrap it dies: no verdict);
+  2. reads the spec from stdin and puts /dev/null in its place before the candidate starts. Not a file:
+     the work folder's files are read-only mounts the candidate could read. The checker is the only
+     process holding stdin (it is the PID namespace's init: no bubblewrap process in between), and being
+     non-dumpable, nobody can reopen it under /proc/PID/fd;
   3. starts candidate.py, with /dev/null for its stdio and two pipes for calls;
   4. runs the check with a stand-in for the entry point that forwards each call and returns the reply
      rebuilt as genuine built-in data;
   5. prints one verdict line. The host counts a pass only from exit status 0 with exactly that line.
+
+A call that does not return plain data raises CandidateError, a BaseException: the check's `except
+Exception` or `except ValueError` does not catch it, an iteration does not take it for its end (as it
+would StopIteration, e.g. inside `map(candidate, xs)`), and the checker remembers it, so a check that
+swallows it anyway (bare `except:`) still fails. That covers whatever the candidate raises (the type it
+names cannot steer the check), its process ending, and a reply that does not rebuild. The one way out is
+the spec's `expected_exceptions`, ordinary built-in error types the task says its candidate raises on
+purpose (`["ValueError"]`): one of those reaches the check as a fresh instance of that type, made here.
 """
 
 import builtins
@@ -19,6 +31,7 @@ import ctypes
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 
@@ -29,32 +42,62 @@ del sys.path[0]  # later imports (the check's own) never come from the work fold
 
 MARK = "@@rlvr-check@@ "
 PR_SET_DUMPABLE = 4
+NOT_EXPECTABLE = ("StopIteration", "StopAsyncIteration")  # iteration protocol, not errors
+
+
+class CandidateError(BaseException):
+    """A call to the candidate that did not return plain data."""
+
+
+def expected_error(name: str):
+    """The class that a candidate exception named `name` becomes when the spec expects it, or None."""
+    base = getattr(builtins, name, None) if name not in NOT_EXPECTABLE else None
+    if not (isinstance(base, type) and issubclass(base, Exception)):
+        return None
+
+    def __init__(self):  # the base's own __init__ may want arguments (UnicodeDecodeError wants five)
+        BaseException.__init__(self, "raised by the candidate")
+
+    return type(name, (base,), {"__init__": __init__, "__str__": lambda self: "raised by the candidate"})
 
 
 class Candidate:
-    def __init__(self, script: str):
+    def __init__(self, script: str, expected: list):
         to_candidate_r, self._requests = os.pipe()
         self._replies, from_candidate_w = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-B", script, str(to_candidate_r), str(from_candidate_w)],
+            [sys.executable, "-I", "-B", "-X", "int_max_str_digits=0", script, str(to_candidate_r), str(from_candidate_w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(to_candidate_r, from_candidate_w))
         os.close(to_candidate_r)
         os.close(from_candidate_w)
+        self.expected = {name: expected_error(name) for name in expected if expected_error(name) is not None}
+        self.failure = None  # the first CandidateError's message: the verdict fails whatever the check did
+
+    def _fail(self, why: str):
+        if self.failure is None:
+            self.failure = why
+        return CandidateError(why)
 
     def function(self, name: str):
         def call(*args, **kwargs):
-            wire.send(self._requests, pickle.dumps((name, args, kwargs)))
-            frame = wire.receive(self._replies)
-            if frame is None:
-                raise RuntimeError("the candidate's process ended")
-            kind, value = wire.loads(frame)
-            if kind == "ok":
-                return wire.from_wire(value)
-            error = getattr(builtins, value, None) if kind == "raise" and isinstance(value, str) else None
-            if isinstance(error, type) and issubclass(error, Exception):
-                raise error("raised by the candidate")
-            raise RuntimeError(f"the candidate raised {value!r}")
+            request = pickle.dumps((name, args, kwargs))  # the check's own arguments: its errors are its own
+            try:
+                wire.send(self._requests, request)
+                frame = wire.receive(self._replies)
+                if frame is None:
+                    raise EOFError("the candidate's process ended")
+                reply = wire.loads(frame)
+                if type(reply) is not list or len(reply) != 2 or reply[0] not in ("ok", "raise"):
+                    raise wire.WireError("malformed reply")
+                if reply[0] == "ok":
+                    return wire.from_wire(reply[1])
+                raised = reply[1] if type(reply[1]) is str else "?"
+            except Exception as e:  # noqa: BLE001 - broken pipe, end of stream, malformed or unbuildable reply
+                raise self._fail(f"{name}(): {type(e).__name__}: {e}"[:200]) from None
+            if raised in self.expected:
+                raise self.expected[raised]()
+            raise self._fail(f"{name}() raised {raised[:100]}")
 
         call.__name__ = name
         return call
@@ -65,32 +108,39 @@ class Candidate:
         self.process.wait()
 
 
-def main() -> int:
+def main() -> dict:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-        print(MARK + json.dumps({"ok": False, "error": "could not make the checker non-dumpable"}), flush=True)
-        return 1
-    with open("spec.json") as f:
-        spec = json.load(f)
-    os.remove("spec.json")
+        return {"ok": False, "error": "could not make the checker non-dumpable"}
+    spec = json.loads(sys.stdin.buffer.read())
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     namespace = {"__name__": "tests"}
     exec(compile(spec.get("prelude") or "", "prelude.py", "exec"), namespace)
     exec(compile(spec["test_code"], "tests.py", "exec"), namespace)
-    candidate = Candidate(os.path.join(os.path.dirname(os.path.abspath(__file__)), "candidate.py"))
+    candidate = Candidate(os.path.join(os.path.dirname(os.path.abspath(__file__)), "candidate.py"),
+                          spec.get("expected_exceptions") or [])
     entry = candidate.function(spec["entry_point"])
     namespace[spec["entry_point"]] = entry  # some checks call the function by name (HumanEval/33)
     try:
         namespace["check"](entry)
     finally:
         candidate.close()
-    print(MARK + json.dumps({"ok": True}), flush=True)
-    return 0
+    if candidate.failure is not None:  # the check swallowed a CandidateError
+        return {"ok": False, "error": candidate.failure}
+    return {"ok": True}
+
+
+def describe(e: BaseException) -> str:
+    try:
+        return f"{type(e).__name__}: {e}"[:300]
+    except BaseException:  # noqa: BLE001 - a message that cannot be shown (an int past the digit limit...)
+        return type(e).__name__
 
 
 if __name__ == "__main__":
     try:
-        code = main()
+        verdict = main()
     except BaseException as e:  # noqa: BLE001 - every failure is a verdict, reported by type
-        detail = f"{type(e).__name__}: {e}"[:300]
-        print(MARK + json.dumps({"ok": False, "error": detail}), flush=True)
-        code = 1
-    sys.exit(code)
+        verdict = {"ok": False, "error": describe(e)}
+    print(MARK + json.dumps(verdict), flush=True)
+    sys.exit(0 if verdict == {"ok": True} else 1)

@@ -5,16 +5,27 @@ strings survive the trip: `[1, (2, 3)]` travels as `["l", [1, ["t", [2, 3]]]]`. 
 genuine built-in objects (int, float, str, bool, None, list, tuple, set, frozenset, dict): whatever a
 hostile sender writes, the receiver never holds one of its objects, so an `__eq__` that always says yes
 cannot reach the comparison. Messages are length-prefixed frames on a file descriptor.
+
+Big ints: Python refuses to convert an int of more than 4,300 decimal digits to or from text (decimal
+conversion is quadratic), so an honest big answer would fail. Ints past 2**60 travel in hex,
+`["i", "-0x1f"]`, which converts in linear time and has no such limit; a hex form is at most MAX_HEX
+characters, and a plain JSON number of more than MAX_DIGITS digits is refused before it is converted, so
+decoding stays linear whatever the sender writes.
 """
 
 import json
 import os
+import re
 import struct
 
 MAX_FRAME = 1 << 24  # bytes; a longer frame is refused, not read
 MAX_DEPTH = 100
+MAX_DIGITS = 30  # a plain JSON int token; to_wire writes longer ones in hex
+MAX_HEX = 1 << 22  # characters of a hex int: 16 million bits
+_BIG = 1 << 60
+_HEX = re.compile(r"-?0x[0-9a-f]+\Z")
 
-_SCALARS = (int, float, str, bool, type(None))
+_SCALARS = (float, str, bool, type(None))
 _TAG_OF = {list: "l", tuple: "t", set: "s", frozenset: "f", dict: "d"}
 _TYPE_OF = {"l": list, "t": tuple, "s": set, "f": frozenset}
 
@@ -26,7 +37,9 @@ class WireError(ValueError):
 def to_wire(x, depth=0):
     """A JSON-ready form of plain data; TypeError for anything else (exact types, so no subclasses)."""
     t = type(x)
-    if any(t is s for s in _SCALARS):  # identity: a metaclass can make `t == int` say yes
+    if t is int:  # identity: a metaclass can make `t == int` say yes
+        return x if -_BIG < x < _BIG else ["i", hex(x)]
+    if any(t is s for s in _SCALARS):
         return x
     if depth >= MAX_DEPTH:
         raise TypeError("nested too deeply")
@@ -42,16 +55,22 @@ def from_wire(v, depth=0):
     """The value `to_wire` encoded; WireError for anything malformed."""
     if v is None or type(v) in (int, float, str, bool):  # json.loads builds only exact built-ins
         return v
-    if depth >= MAX_DEPTH or type(v) is not list or len(v) != 2 or type(v[1]) is not list:
+    if depth >= MAX_DEPTH or type(v) is not list or len(v) != 2:
         raise WireError("malformed value")
     tag, items = v
+    if tag == "i":
+        if type(items) is not str or len(items) > MAX_HEX or not _HEX.match(items):
+            raise WireError("malformed big int")
+        return int(items, 16)
+    if type(items) is not list:
+        raise WireError("malformed value")
     try:
         if tag == "d":
             if any(type(kv) is not list or len(kv) != 2 for kv in items):
                 raise WireError("malformed dict")
             return {from_wire(k, depth + 1): from_wire(x, depth + 1) for k, x in items}
         if tag not in _TYPE_OF:
-            raise WireError(f"unknown tag {tag!r}")
+            raise WireError(f"unknown tag {str(tag)[:20]!r}")
         return _TYPE_OF[tag](from_wire(x, depth + 1) for x in items)
     except TypeError as e:  # an unhashable key or set member
         raise WireError(str(e)) from None
@@ -92,5 +111,17 @@ def dumps(value) -> bytes:
     return json.dumps(value, allow_nan=True).encode()
 
 
-def loads(data: bytes):
-    return json.loads(data.decode())
+def _parse_int(token: str) -> int:
+    if len(token) > MAX_DIGITS + 1:  # the sign
+        raise WireError("number too long (big ints travel in hex)")
+    return int(token)
+
+
+def loads(data):
+    """JSON text or UTF-8 bytes -> data; WireError for anything that is not bounded, well-formed JSON
+    (deep nesting, invalid UTF-8 and long number tokens included)."""
+    try:
+        text = data.decode() if isinstance(data, bytes) else data
+        return json.loads(text, parse_int=_parse_int)
+    except (ValueError, RecursionError, MemoryError) as e:  # WireError and UnicodeDecodeError are ValueErrors
+        raise WireError(f"malformed JSON ({type(e).__name__})") from None
