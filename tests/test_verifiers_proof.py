@@ -1,11 +1,12 @@
-"""The proof verifier with Coq: 15 statements with honest proofs, and every trick scores 0."""
+"""The proof verifier with Coq: 15 statements with honest proofs, whole honest files (helper lemmas, `Require` lines,
+comments saying "Proof"), and every trick scores 0; the Lean path's parsing and refusals."""
 
 import json
 import time
 
 import pytest
 
-from rlvr.verifiers.proof import ProofVerifier, available, extract_script, parse_statement
+from rlvr.verifiers.proof import ProofVerifier, available, candidate_text, parse_statement
 
 needs_coq = pytest.mark.skipif(available()["coq"] is None, reason="coqc not found (make setup installs Debian's coq)")
 
@@ -69,11 +70,165 @@ def test_tricks_score_zero(verifier, trick, statement):
     assert r.reward == 0.0, (trick, r)
 
 
+def _restate(st: str, binders: str = "", ty: str | None = None) -> str:
+    """The task's theorem, restated with extra binders or another type."""
+    name, goal = parse_statement(st)
+    return f"Theorem {name} {binders} : {goal if ty is None else ty}."
+
+
+# Issue 8: scripts outside testers found scoring 1.0 without proving the statement, one family per weakness.
+# "old" marks those the verifier before the fix accepted (checked against a copy of it: see /work/notes/proof.md).
+ATTACKS = {
+    # 1. The assumption report was read as text the proof can shape: the check ended with "Closed under the global
+    # context" when an axiom's printed type did, through a notation (old) or plain definitions named like words (old).
+    "report forged by a notation": lambda st: (
+        "Proof. Abort.\nNotation \"'Closed' 'under' 'the' 'global' 'context'\" := False.\n"
+        f"Axiom cheat : False.\n{st}\nProof. destruct cheat. Qed."),
+    "report forged by definitions": lambda st: (
+        "Proof. Abort.\nDefinition Closed (a b c d : Prop) : Prop := False.\n"
+        "Definition under := True. Definition the := True. Definition global := True. Definition context := True.\n"
+        f"Axiom cheat : Closed under the global context.\n{st}\nProof. destruct cheat. Qed."),
+    # 2. The check elaborated `name` with the candidate's instances and coercions active and audited `name`, not the
+    # term it built: an implicit instance argument filled in by an axiom (old), or a coercion hiding one (old).
+    "axiom instance filled in at the check": lambda st: (
+        "Proof. Abort.\nClass Cheat := cheat : False.\nAxiom ax : Cheat.\n#[global] Existing Instance ax.\n"
+        f"{_restate(st, '{H : Cheat}')}\nProof. destruct H. Qed."),
+    "coercion from True carrying an axiom": lambda st: (
+        "Proof. Abort.\nAxiom cheat : False.\n"
+        f"Definition coe (t : True) : {parse_statement(st)[1]} := False_rect _ cheat.\n"
+        f"Coercion coe : True >-> {'eq' if st == HONEST[7][0] else 'Funclass'}.\n"
+        f"{_restate(st, ty='True')}\nProof. exact I. Qed."),
+    # Others the design must keep stopping (the old verifier stopped them too).
+    "axiom inside a functor argument": lambda st: (
+        "Proof. Abort.\nModule Type S. Axiom cheat : False. End S.\nDeclare Module M : S.\n"
+        f"{st}\nProof. destruct M.cheat. Qed."),
+    "guard checking off, locally in a module": lambda st: (
+        "Proof. Abort.\nModule M. Local Unset Guard Checking.\nFixpoint loop (n : nat) : False := loop n.\nEnd M.\n"
+        f"{st}\nProof. destruct (M.loop 0). Qed."),
+    "positivity checking off, no axiom": lambda st: (
+        "Proof. Abort.\nUnset Positivity Checking.\nInductive Bad := mk : (Bad -> False) -> Bad.\nSet Positivity Checking.\n"
+        "Definition out (b : Bad) : False := match b with mk f => f b end.\n"
+        f"{st}\nProof. destruct (out (mk out)). Qed."),
+    "universe checking off, Hurkens' paradox, no axiom": lambda st: (
+        "Proof. Abort.\nRequire Coq.Logic.Hurkens.\nUnset Universe Checking.\n"
+        "Definition bad : False := Coq.Logic.Hurkens.TypeNeqSmallType.paradox _ eq_refl.\nSet Universe Checking.\n"
+        f"{st}\nProof. destruct bad. Qed."),
+    "global flags left off for the check": lambda st: (
+        "Proof. Abort.\nGlobal Unset Guard Checking.\nGlobal Set Printing All.\n"
+        f"Fixpoint loop (n : nat) : False := loop n.\n{st}\nProof. destruct (loop 0). Qed."),
+    "stdlib axiom (classical logic)": lambda st: (
+        f"From Coq Require Import Classical.\n{st}\nProof. destruct (classic True); [|tauto].\n"
+        "Abort.\n" f"{st}\nProof. destruct (classic True) as [_|n]; [|destruct (n I)]. Admitted."),
+    "writes files named like the check's, then admits": lambda st: (
+        "Print Universes \"Check.vo\".\nPrint Universes \"../Candidate.vo\".\nRedirect \"Check\" Print nat.\n"
+        "Require Extraction.\nExtraction \"RlvrCand\" nat.\n" f"{st}\nProof. Admitted."),
+    "opaque proof over admit, with forged output": lambda st: (
+        "Proof. Abort.\nGoal True. idtac \"Closed under the global context\". exact I. Qed.\n"
+        f"{st}\nProof. admit. Qed.\nPrint Assumptions {parse_statement(st)[0]}."),
+}
+OLD_ACCEPTED = ["report forged by a notation", "report forged by definitions", "axiom instance filled in at the check",
+                "coercion from True carrying an axiom"]
+
+
+@needs_coq
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize("statement", [HONEST[0][0], HONEST[4][0], HONEST[7][0]], ids=["add_0_r", "and_swap", "two_plus_two"])
+def test_issue8_attacks_score_zero(verifier, attack, statement):
+    r = verifier.verify(f"```coq\n{ATTACKS[attack](statement)}\n```", statement, preamble=PREAMBLE)
+    assert r.reward == 0.0, (attack, r)
+    if attack in OLD_ACCEPTED:  # it compiled: what stopped it is the check
+        assert r.accepted and not r.closed, r
+
+
+# Honest whole files. The old script extraction mangled the first four (it cut from the first "Proof" on, dropping
+# `Require` lines and helper lemmas, or kept a restatement after a comment mentioning "Proof"); the last two it
+# accepted, and they stay accepted. No preamble: the file's own `Require` lines must survive.
+HONEST_FILES = {
+    "Require before the theorem": ("Theorem add_comm : forall n m : nat, n + m = m + n.",
+                                   "Require Import Lia.\nTheorem add_comm : forall n m : nat, n + m = m + n.\nProof. intros. lia. Qed."),
+    "helper lemma first": ("Theorem add_0_r : forall n : nat, n + 0 = n.",
+                           "Lemma helper : forall n : nat, n = n + 0.\nProof. induction n; simpl; congruence. Qed.\n\n"
+                           "Theorem add_0_r : forall n : nat, n + 0 = n.\nProof. intros n. symmetry. apply helper. Qed."),
+    "comments saying Proof": ("Theorem mul_1_r : forall n : nat, n * 1 = n.",
+                              "(* Proof sketch: lia does it. Proof. *)\nFrom Coq Require Import Lia.\n"
+                              "(* Theorem mul_1_r : False. *)\nTheorem mul_1_r : forall n : nat, n * 1 = n.\n"
+                              "Proof. (* Proof. *) intros. (* \"Proof.\" *) lia. Qed. (* end of Proof *)"),
+    "helpers, no restatement": ("Theorem add_0_r : forall n : nat, n + 0 = n.",
+                                "Require Import Lia.\nLemma helper (n : nat) : n + 0 = n.\nProof. lia. Qed.\n"
+                                "(* main Proof *)\nProof. exact helper. Qed."),
+    "own notation, instance and output": ("Theorem two_plus_two : 2 + 2 = 4.",
+                                          "Notation \"'four'\" := 4.\nClass C := c : nat.\n#[global] Instance i : C := 0.\n"
+                                          "Theorem two_plus_two : 2 + 2 = four.\nProof. idtac \"Closed under the global context\". "
+                                          "reflexivity. Qed.\nPrint Assumptions two_plus_two."),
+    "Require only, bare tactics": ("Theorem add_comm : forall n m : nat, n + m = m + n.", "Require Import Lia.\nintros. lia. Qed."),
+}
+
+
+@needs_coq
+@pytest.mark.parametrize("case", sorted(HONEST_FILES))
+def test_honest_whole_files_are_accepted(verifier, case):
+    st, text = HONEST_FILES[case]
+    r = verifier.verify(f"Here it is:\n```coq\n{text}\n```", st)
+    assert r.reward == 1.0, r.message
+
+
+@needs_coq
+def test_preamble_definitions_are_shared_with_the_candidate(verifier):
+    preamble = "Inductive color := red | green.\nDefinition flip (c : color) := match c with red => green | green => red end."
+    st = "Theorem flip_flip : forall c : color, flip (flip c) = c."
+    assert verifier.verify("Proof. destruct c; reflexivity. Qed.", st, preamble=preamble).reward == 1.0
+    assert verifier.verify("Proof. Abort.\nInductive color := red.\nDefinition flip (c : color) := c.\n"
+                           f"{st}\nProof. reflexivity. Qed.", st, preamble=preamble).reward == 0.0
+
+
+@needs_coq
+def test_hostile_output_and_text_never_crash(verifier):
+    st, proof = HONEST[7]
+    noisy = f"Goal True. do 30000 idtac \"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\". exact I. Qed.\n{st}\n{proof}"
+    assert verifier.verify(noisy, st).reward == 1.0  # megabytes on stderr: the verdict is read elsewhere
+    assert verifier.verify(f"(* \udcff *) {proof}", st).reward == 1.0  # a lone surrogate in the text
+    assert verifier.verify(f"{proof}\n(* unterminated", st).reward == 0.0
+
+
+def test_report_is_compared_exactly():
+    from rlvr.verifiers.proof import coq_report_closed
+
+    n = "abc"
+    assert coq_report_closed(b"rlvr-begin-abc\nClosed under the global context\nrlvr-end-abc\n", n)
+    assert not coq_report_closed(b"rlvr-begin-abc\nAxioms:\nx : Closed under the global context\nrlvr-end-abc\n", n)
+    assert not coq_report_closed(b"Closed under the global context\nrlvr-end-abc\n", n)
+    assert not coq_report_closed(b"rlvr-begin-abc\n\xff\xfeClosed under the global context\nrlvr-end-abc\n", n)
+
+
+def test_sentences_and_insertion_follow_coq_lexing():
+    from rlvr.verifiers.proof import coq_sentences
+
+    # a string inside a comment is lexed, so its "*)" does not end the comment
+    assert [s for _, s in coq_sentences('(* a "*)" Proof. *) Lemma x : True. exact I.')] == ["Lemma x : True.", "exact I."]
+    st = "Theorem t : True."
+    assert candidate_text("Lemma h : True. Proof. exact I. Qed.\nProof. exact h. Qed.", st, "t") == \
+        "Lemma h : True. Proof. exact I. Qed.\n\nTheorem t : True.\nProof. exact h. Qed."
+    assert candidate_text("(* Theorem t : True. *) Proof. exact I. Qed.", st, "t") == \
+        "(* Theorem t : True. *) \nTheorem t : True.\nProof. exact I. Qed."  # a commented-out statement is no restatement
+
+
+@needs_coq
+def test_unisolated_runs_need_the_opt_in():
+    from rlvr.verifiers.sandbox import IsolationRequired
+
+    st, proof = HONEST[7]
+    with pytest.raises(IsolationRequired):
+        ProofVerifier(use_bwrap=False).verify(proof, st)
+    v = ProofVerifier(use_bwrap=False, allow_unisolated=True)
+    assert v.verify(proof, st).reward == 1.0
+    assert v.verify(ATTACKS["axiom instance filled in at the check"](st), st).reward == 0.0
+
+
 @needs_coq
 def test_restated_theorem_in_the_completion_is_fine(verifier):
     st, proof = HONEST[0]
     assert verifier.verify(f"```coq\n{st}\n{proof}\n```", st).reward == 1.0
-    assert extract_script(f"{st}\n{proof}") == proof
+    assert candidate_text(f"{st}\n{proof}", st, "add_0_r") == f"{st}\n{proof}"  # kept whole, not restated twice
 
 
 @needs_coq
@@ -120,6 +275,44 @@ def test_lean_axiom_report_must_be_ours_and_standard():
     assert not lean_axioms_ok("'two' does not depend on any axioms\n", "two", n)  # our marker never printed
     forged = "'two' does not depend on any axioms\n'two' depends on axioms: [sorryAx]\nrlvr-end-abc"
     assert not lean_axioms_ok(forged, "two", n)  # only the report right before the marker counts
+    # a candidate that learnt the nonce printing report and marker first: the marker must be printed once, last
+    forged = "'two' does not depend on any axioms\nrlvr-end-abc\n'two' depends on axioms: [sorryAx]\nrlvr-end-abc"
+    assert not lean_axioms_ok(forged, "two", n)
+    assert not lean_axioms_ok("'two' does not depend on any axioms\nrlvr-end-abc\nwarning: unused", "two", n)
+
+
+# Lean candidates that could steer the check lines appended after them (one file: Lean cannot keep an earlier
+# command's syntax out of later ones), run code that reads the nonce from the file, or scope the check.
+LEAN_ATTACKS = [
+    ":= by sorry\nmacro_rules | `(#print axioms $x) => `(#check $x)",
+    ":= by sorry\nlocal notation \"rlvr\" => 1",
+    ":= by sorry\nelab \"#print\" \"axioms\" x:ident : command => pure ()",
+    ":= by sorry\n#eval do IO.println ((← IO.FS.readFile \"Candidate.lean\").take 10)",
+    ":= h.elim\nsection\nvariable (h : False)\ninclude h",
+    ":= by sorry\nnamespace Foo\ntheorem two_eq : True := trivial",
+    ":= by\n  run_tac Lean.logInfo \"'x' does not depend on any axioms\"",
+    ":= by sorry\n@[command_elab Lean.Parser.Command.print] def f : Lean.Elab.Command.CommandElab := fun _ => pure ()",
+    ":= by decide\nset_option debug.skipKernelTC true in\ntheorem x : False := sorry",
+    ':= by simp -- "\nmacro_rules | `(tactic| simp) => `(tactic| sorry)',  # a "--" my comment stripper could misread
+    ":= by simp\n/- comment -/ syntax \"evil\" : term",
+]
+LEAN_HONEST = [":= by decide", ":= by\n  -- the end of this section: a variable, notation and macro are not used\n  simp",
+               ":= by\n  /- nested /- comment -/ with section -/\n  omega", ":= by\n  set_option maxRecDepth 1000 in simp",
+               ":= fun n => Nat.add_zero n", ":= by\n  intro h\n  exact h.elim"]
+
+
+@pytest.mark.parametrize("script", LEAN_ATTACKS)
+def test_lean_commands_that_steer_the_check_are_refused(script):
+    from rlvr.verifiers.proof import lean_refusal
+
+    assert lean_refusal(script), script
+
+
+@pytest.mark.parametrize("script", LEAN_HONEST)
+def test_lean_honest_scripts_are_not_refused(script):
+    from rlvr.verifiers.proof import lean_refusal
+
+    assert lean_refusal(script) is None
 
 
 @pytest.mark.skipif(available()["lean"] is None, reason="no Lean 4 toolchain on PATH; it cannot be installed on this machine")
@@ -129,6 +322,8 @@ def test_lean_honest_and_sorry():
     assert v.verify("by decide", st, prover="lean").reward == 1.0
     assert v.verify("by sorry", st, prover="lean").reward == 0.0
     assert v.verify("by native_decide", st, prover="lean").reward == 0.0
+    for attack in LEAN_ATTACKS:
+        assert v.verify(attack, st, prover="lean").reward == 0.0, attack
 
 
 @needs_coq

@@ -2,24 +2,37 @@
 the stated theorem.
 
 Threat model: the proof script is written by a policy optimised to make `coqc` accept something. The task
-fixes the statement (`Theorem name binders : type.`); the completion supplies the script (the last fenced
-coq block, or the text), from `Proof.` on. Defences:
-  - the stated type is elaborated into a goal definition under a per-check random name before the
-    completion's text, so the completion can neither know nor redefine it;
-  - a second, separate `coqc` run loads the compiled candidate and checks `NAME : goal` (same name,
-    convertible type: `Abort` followed by an easier statement under the same name fails here) and
-    `Print Assumptions NAME`, which must be "Closed under the global context": `Admitted`, new `Axiom` /
-    `Parameter` / `Hypothesis` / `Variable` used by the proof, and disabled guard, positivity or universe
-    checking all show up there. The candidate's own output can never be mistaken for the check's;
-  - both runs happen in the sandbox (sandbox.py) with a wall-clock limit; a timeout scores 0.
-Lean 4 (`lean` on PATH, or `lake env lean` inside `lean_project`) follows the same plan in one file: the goal
-is a `def` elaborated before the candidate's text, then `example : goal := @name`, `#print axioms name` and
-an end marker carrying the nonce are appended. The axioms report counts only if it is the one printed just
-before that marker (an unterminated comment in the candidate swallows the marker and fails), and it may
-list only Lean's standard axioms (propext, Classical.choice, Quot.sound): `sorry` (sorryAx),
-`native_decide` (Lean.ofReduceBool) and new axioms fail; `set_option debug.skipKernelTC` is refused
-outright. No Lean toolchain can be installed on this project's machine, so the Lean path is covered by
-unit tests of its parsing, and its end-to-end tests skip here.
+fixes the statement (`Theorem name binders : type.`) and a trusted preamble; the completion supplies the
+script (the last fenced coq block, or the text): a proof from `Proof.` on, or a whole file that restates the
+theorem, with helper lemmas, `Require` lines and comments anywhere. Plan, in one sandboxed run (sandbox.py):
+  1. Candidate.v = preamble, then `Definition rlvr_goal_<nonce> : Prop := <stated type>.`, then the
+     completion (the statement inserted before its proof if the completion does not restate it). The goal is
+     elaborated before any of the completion's text runs, so none of its notations, instances, coercions or
+     flags exist yet; constants are immutable, so nothing later changes it. It shares the preamble's own
+     definitions with the candidate (an `Inductive` in the preamble is the same type on both sides).
+  2. `coqc` compiles it as the library RlvrCand.Candidate. Its output goes to stderr, never to the stdout the
+     verdict is read from.
+  3. Only Candidate.vo, as coqc wrote it after the last command, is copied into a folder created after the
+     compile ended (Coq commands can write files, `Print Universes "X.vo"` included, but cannot create
+     folders); the check runs there, in a second coqc process, with HOME and the XDG folders pointed away
+     from the work folder. So the check loads the stdlib and that one file: nothing else the candidate wrote.
+  4. Check.v: `Require RlvrCand.Candidate.` (no `Import`: the candidate's notations and coercions stay
+     inactive), the typing flags switched back on (a candidate's `Global Unset Guard Checking` reaches files
+     that Require it), then `Definition rlvr_check_<nonce> : <goal> := @<name>.` `@` inserts no implicit
+     argument, so no candidate instance is filled in; whatever term the elaborator builds, the kernel checks
+     it against the goal, and the audit is of this constant: `Print Assumptions rlvr_check_<nonce>`.
+  5. The check's whole stdout, between nonce markers printed by the shell around that coqc, must be exactly
+     "Closed under the global context". Axioms and parameters (also inside sections, modules and functor
+     arguments), `admit` under `Qed`, definitions made with guard, positivity or universe checking off and
+     definitional UIP are all listed there, so any of them fails, including stdlib axioms (Classical,
+     FunctionalExtensionality...): a task that allows one states it as a hypothesis of the theorem.
+Lean 4 (`lean` on PATH, or `lake env lean` inside `lean_project`) runs in one file (see `_lean`): the goal is a
+`def` elaborated before the candidate, then `theorem rlvr_check : goal := @name`, `#print axioms rlvr_check`
+and an end marker carrying the nonce are appended. Lean cannot keep a module's syntax out of a file that
+imports it, so instead the candidate may not use the commands that could change how those appended lines
+parse or elaborate, run code, or leave a scope open (`lean_refusal`). No Lean toolchain can be installed on
+this project's machine, so the Lean path is covered by unit tests of its parsing, and its end-to-end tests
+skip here.
 `available()` reports which provers this machine has.
 """
 
@@ -38,6 +51,10 @@ from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes
 _FENCE = re.compile(r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```", re.DOTALL)
 _STATEMENT = re.compile(r"^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\s+([A-Za-z_][\w']*)(.*)\.\s*$", re.DOTALL)
 CLOSED = "Closed under the global context"
+# Sentences that open a proof of their own: a `Proof.` right after one of them is not the task theorem's.
+_OPENS_PROOF = re.compile(r"(#\[[^\]]*\]\s*)?((Local|Global|Polymorphic|Monomorphic|Program)\s+)*(Theorem|Lemma|Fact|Remark|Corollary|"
+                          r"Proposition|Property|Example|Definition|Fixpoint|CoFixpoint|Instance|Goal|Let|Next\s+Obligation)\b")
+_LEADING = re.compile(r"(From\s+\S+\s+)?(Require|Import|Export)\b|((Local|Global)\s+)?(Open|Set|Unset)\b")
 
 
 @dataclass
@@ -45,8 +62,8 @@ class ProofResult:
     reward: float
     prover: str
     accepted: bool  # the candidate file compiled
-    closed: bool  # Print Assumptions: no axioms, no disabled checks
-    same_statement: bool
+    closed: bool  # the assumption report of the check's own constant is exactly the closed one
+    same_statement: bool  # the check's constant, equal to the candidate's theorem, has the goal's type
     seconds: float
     message: str = ""  # the checker's complaint, trimmed
 
@@ -59,15 +76,62 @@ def available() -> dict[str, str | None]:
     return {"coq": shutil.which("coqc"), "lean": shutil.which("lean") or shutil.which("lake")}
 
 
-def extract_script(text: str) -> str:
-    """The last fenced coq block (or the text), from its first `Proof.` on when it restates the theorem."""
+def coq_sentences(text: str) -> list[tuple[int, str]]:
+    """(offset of its first character, text without comments) for each Coq sentence, split as Coq's lexer
+    does: comments `(* *)` nest and a string inside a comment is lexed as one (so `(* " *) " *)` is a single
+    comment); strings double `""` to escape a quote; a sentence ends with `.` before a space or the end."""
+    sentences, buf, start, i, n, depth = [], [], None, 0, len(text), 0
+    while i < n:
+        c = text[i]
+        if text.startswith("(*", i):
+            depth, i = depth + 1, i + 2
+            continue
+        if depth and text.startswith("*)", i):
+            depth, i = depth - 1, i + 2
+            buf.append(" ") if not depth else None
+            continue
+        if c == '"':  # a string, in code or in a comment
+            j = i + 1
+            while j < n and not (text[j] == '"' and not text.startswith('""', j)):
+                j += 2 if text.startswith('""', j) else 1
+            if not depth:
+                start = i if start is None else start
+                buf.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if not depth:
+            if start is None and not c.isspace():
+                start = i
+            if start is not None:
+                buf.append(c)
+            if c == "." and start is not None and (i + 1 == n or text[i + 1].isspace()) and not text.startswith("..", i - 1):
+                sentences.append((start, "".join(buf).strip()))
+                buf, start = [], None
+        i += 1
+    if start is not None and "".join(buf).strip():
+        sentences.append((start, "".join(buf).strip()))
+    return sentences
+
+
+def candidate_text(text: str, statement: str, name: str) -> str:
+    """The completion as the candidate file's body (the last fenced coq block, or the text), kept whole, comments
+    included. The task's statement goes before the first `Proof` that opens no statement of the completion's own
+    (a `Proof.` right after `Lemma helper ...` is the helper's) unless the completion states `name` itself before
+    that; a completion with neither gets it after its leading `Require`/`Import`/`Set` lines. The check compares
+    the types anyway: a restatement with another type fails there."""
     blocks = _FENCE.findall(text)
     script = blocks[-1] if blocks else text
-    restated = re.search(r"^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\b", script, re.MULTILINE)
-    proof = re.search(r"\bProof\b", script)
-    if restated and proof and restated.start() < proof.start():
-        script = script[proof.start():]
-    return script
+    sentences = coq_sentences(script)
+    states = re.compile(_OPENS_PROOF.pattern + rf"\s+{re.escape(name)}(?![\w'])")
+    for k, (offset, s) in enumerate(sentences):
+        if states.match(s):
+            return script
+        if re.match(r"Proof\b", s) and not (k and _OPENS_PROOF.match(sentences[k - 1][1])):
+            at = offset
+            break
+    else:
+        at = next((offset for offset, s in sentences if not _LEADING.match(s)), len(script))
+    return f"{script[:at]}\n{statement}\n{script[at:]}"
 
 
 def parse_statement(statement: str) -> tuple[str, str]:
@@ -100,56 +164,78 @@ def check_case(completion, statement, preamble="", prover="coq") -> None:
     (parse_statement if prover == "coq" else parse_lean_statement)(statement)
 
 
+# The sandboxed run. Exit 10: the candidate did not compile; 11: the check's folders could not be made fresh.
+# {coqc} and {nonce} are ours; nothing the completion wrote reaches this command line.
+_COQ_RUN = """set -u
+mkdir cand && cp Candidate.v cand/ && cd cand || exit 11
+{coqc} -q -Q . RlvrCand Candidate.v 1>&2 || exit 10
+cd .. && mkdir lib_{nonce} chk_{nonce} || exit 11
+cp cand/Candidate.vo lib_{nonce}/ && cp Check.v chk_{nonce}/ && cd chk_{nonce} || exit 11
+echo rlvr-begin-{nonce}
+env -i PATH=/usr/bin:/bin HOME=/nonexistent XDG_DATA_HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \\
+  {coqc} -q -Q ../lib_{nonce} RlvrCand Check.v
+rc=$?
+echo rlvr-end-{nonce}
+exit $rc
+"""
+
+
 class ProofVerifier:
     """Usable as a reward (`fn(prompts, completions, statement, preamble=None, **_)`) and directly."""
 
     __name__ = "proof_verifier"
 
     def __init__(self, *, limits: Limits = Limits(wall_s=20.0, cpu_s=20, memory_mb=2048, processes=16),
-                 use_bwrap: bool | None = None, lean_project: str | None = None):
+                 use_bwrap: bool | None = None, lean_project: str | None = None, allow_unisolated: bool = False):
+        """allow_unisolated: run proofs under the sandbox's rlimits-only fallback when bubblewrap cannot run
+        (a hostile script could then read the host); without it such a run raises IsolationRequired."""
         self.lean_project = lean_project  # a Lake project (e.g. with Mathlib) to run `lake env lean` in
         toolchains = [p for exe in available().values() for p in install_prefixes(exe)]
-        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap, ro_paths=tuple(toolchains) + ((lean_project,) if lean_project else ()))
+        self.sandbox = Sandbox(limits, use_bwrap=use_bwrap, allow_unisolated=allow_unisolated,
+                               ro_paths=tuple(toolchains) + ((lean_project,) if lean_project else ()))
 
     def verify(self, completion, statement: str, *, preamble: str = "", prover: str = "coq") -> ProofResult:
         check_case(completion, statement, preamble, prover)
         start = time.perf_counter()
         if available().get(prover) is None:
             return ProofResult(0.0, prover, False, False, False, 0.0, f"prover {prover!r} is not available here")
+        self.sandbox.require_isolation("proof checks")
         if prover == "lean":
             return self._lean(completion, statement, preamble, start)
         name, goal_type = parse_statement(statement)
         nonce = secrets.token_hex(8)
         goal, check = f"rlvr_goal_{nonce}", f"rlvr_check_{nonce}"
-        script = extract_script(completion_text(completion) or "")
-        candidate = f"{preamble}\n\nDefinition {goal} : Prop := {goal_type}.\n\n{statement}\n{script}\n"
-        checks = f"Require Import Candidate.\nDefinition {check} : {goal} := {name}.\nPrint Assumptions {name}.\n"
-        coqc = available()["coq"]
-        # One sandboxed call: exit 10 means the candidate did not compile; otherwise the second coqc (a separate
-        # process, so the candidate's own output cannot pose as the check's) decides.
-        run = self.sandbox.run(
-            ["/bin/sh", "-c", f"{coqc} -q -R . '' Candidate.v 1>&2 || exit 10; exec {coqc} -q -R . '' Check.v"],
-            files={"Candidate.v": candidate, "Check.v": checks},
-        )
+        text = (completion_text(completion) or "").encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates
+        body = candidate_text(text, statement, name)
+        candidate = f"{preamble}\n\nDefinition {goal} : Prop := {goal_type}.\n\n{body}\n"
+        checks = (f"Require RlvrCand.Candidate.\n"
+                  "Set Guard Checking. Set Positivity Checking. Set Universe Checking. Unset Definitional UIP.\n"
+                  "Unset Universe Polymorphism.\n"
+                  f"Definition {check} : RlvrCand.Candidate.{goal} := @RlvrCand.Candidate.{name}.\n"
+                  f"Print Assumptions {check}.\n")
+        run = self.sandbox.run(["/bin/sh", "-c", _COQ_RUN.format(coqc=available()["coq"], nonce=nonce)],
+                               files={"Candidate.v": candidate, "Check.v": checks})
         seconds = time.perf_counter() - start
         if run.timed_out:
             return ProofResult(0.0, "coq", False, False, False, seconds, "timeout")
-        if run.returncode == 10:
+        if run.returncode in (10, 11):
             return ProofResult(0.0, "coq", False, False, False, seconds, _tail(run.stderr))
-        out = run.stdout.decode("utf-8", errors="replace")
         same = run.returncode == 0
-        closed = same and out.strip().endswith(CLOSED)
+        closed = same and coq_report_closed(run.stdout, nonce)
         msg = "" if closed else _tail(run.stdout + run.stderr)
         return ProofResult(float(closed), "coq", True, closed, same, seconds, msg)
 
     def _lean(self, completion, statement: str, preamble: str, start: float) -> ProofResult:
         name, goal_type = parse_lean_statement(statement)
-        script = extract_lean_proof(completion_text(completion) or "")
-        if re.search(r"set_option\s+debug\.|skipKernelTC", script):
-            return ProofResult(0.0, "lean", False, False, False, time.perf_counter() - start, "kernel checks disabled")
+        script = extract_lean_proof((completion_text(completion) or "").encode("utf-8", errors="replace").decode("utf-8"))
+        refusal = lean_refusal(script)
+        if refusal:
+            return ProofResult(0.0, "lean", False, False, False, time.perf_counter() - start, refusal)
         nonce = secrets.token_hex(8)
+        check = f"rlvr_check_{nonce}"
         source = (f"{preamble}\n\ndef rlvr_goal_{nonce} : Prop := {goal_type}\n\n{statement} {script}\n\n"
-                  f"example : rlvr_goal_{nonce} := @{name}\n#print axioms {name}\n#eval IO.println \"rlvr-end-{nonce}\"\n")
+                  f"theorem {check} : rlvr_goal_{nonce} := @{name}\n#print axioms {check}\n"
+                  f"#eval IO.println \"rlvr-end-{nonce}\"\n")
         if self.lean_project:
             argv = ["/bin/sh", "-c", f"cd {self.lean_project} && exec lake env lean \"$OLDPWD/Candidate.lean\""]
         else:
@@ -160,7 +246,7 @@ class ProofVerifier:
             return ProofResult(0.0, "lean", False, False, False, seconds, "timeout")
         out = run.stdout.decode("utf-8", errors="replace")
         accepted = run.returncode == 0
-        closed, same = lean_axioms_ok(out, name, nonce), accepted
+        closed, same = lean_axioms_ok(out, check, nonce), accepted
         return ProofResult(float(accepted and closed), "lean", accepted, closed, same, seconds,
                            "" if accepted and closed else _tail(run.stdout + run.stderr))
 
@@ -176,6 +262,13 @@ class ProofVerifier:
         cases = [{"completion": c, "statement": s, "preamble": p, "prover": v}
                  for c, s, p, v in zip(completions, statement, preamble or [""] * n, prover or ["coq"] * n)]
         return [r.reward for r in self.verify_batch(cases)]
+
+
+def coq_report_closed(stdout: bytes, nonce: str) -> bool:
+    """The check's stdout, word for word, is our begin marker, the closed report and our end marker: nothing
+    else printed, no axiom listed, no line before or after (any byte sequence is handled, never raised on)."""
+    words = stdout.decode("utf-8", errors="replace").split()
+    return words == [f"rlvr-begin-{nonce}", *CLOSED.split(), f"rlvr-end-{nonce}"]
 
 
 LEAN_STANDARD_AXIOMS = {"propext", "Classical.choice", "Quot.sound"}
@@ -208,16 +301,66 @@ def extract_lean_proof(text: str) -> str:
 
 
 def lean_axioms_ok(output: str, name: str, nonce: str) -> bool:
-    """True if the `#print axioms` report printed just before our end marker lists only standard axioms."""
+    """True if the `#print axioms` report printed just before our end marker lists only standard axioms. The
+    marker must be printed exactly once, as the last line (the candidate cannot print it, see `lean_refusal`),
+    and `name` is the check's own nonce-named constant, so a report the candidate prints (e.g. with `trace`)
+    cannot pose as the check's."""
     lines = [line.strip() for line in output.strip().splitlines()]
     marker = f"rlvr-end-{nonce}"
-    if marker not in lines:
+    if lines.count(marker) != 1 or lines[-1] != marker:
         return False
-    before = " ".join(lines[: lines.index(marker)])
+    before = " ".join(lines[:-1])
     if before.endswith(f"'{name}' does not depend on any axioms"):
         return True
     m = re.search(rf"'{re.escape(name)}' depends on axioms: \[([^\]]*)\]$", before)
     return bool(m) and {a.strip() for a in m.group(1).split(",")} <= LEAN_STANDARD_AXIOMS
+
+
+# Lean commands a candidate may not use. The check's lines are appended to the candidate's file, and Lean has
+# no way to keep a file's syntax out of what follows it, so refused are: syntax extensions (they can rewrite
+# how `theorem`, `@name`, `#print axioms` or `#eval` after them parse or elaborate); anything that runs code
+# while elaborating (it could read the file, learn the nonce and print a forged report); scopes and variables
+# (an open `section` with `variable (h : False)` and `include h` turns the check into `False → goal`, whose
+# axiom report is clean); `#exit`; and kernel-check switches.
+_LEAN_REFUSED = {
+    "a syntax extension": r"(?:scoped\s+|local\s+)?\b(macro_rules|macro|syntax|notation|infixl?|infixr|prefix|postfix|"
+                          r"elab_rules|elab|declare_syntax_cat|binder_predicate)\b",
+    "code run while elaborating": r"(#eval|#exit|#print|\brun_cmd\b|\brun_elab\b|\brun_meta\b|\brun_tac\b|\bby_elab\b|"
+                                  r"\binitialize\b|\bbuiltin_initialize\b|\bunsafe\b|\bimport\b)",
+    "a scope or variable the check would inherit": r"\b(section|namespace|end|variable|include|omit|universe|mutual)\b",
+    "an attribute that changes elaboration or evaluation": r"(@\[|\battribute\s*\[)[^\]]*\b(macro|[a-z_]*elab|tactic|delab|"
+                                                           r"app_unexpander|implemented_by|extern|init|builtin_\w*|csimp)\b",
+    "kernel checks disabled": r"(set_option\s+debug\.|skipKernelTC)",
+}
+
+
+def lean_refusal(script: str) -> str | None:
+    """Why a Lean candidate is refused before it runs (None: it may run). Comments are ignored unless the text
+    has a string literal (a `--` inside a string is not a comment; then the raw text is searched, so a
+    comment mentioning a refused word refuses the candidate: only ever a false refusal, never a miss)."""
+    text = script if '"' in script else _strip_lean_comments(script)
+    for what, pattern in _LEAN_REFUSED.items():
+        m = re.search(pattern, text)
+        if m:
+            return f"refused: {what} ({m.group(0).strip()!r})"
+    return None
+
+
+def _strip_lean_comments(text: str) -> str:
+    out, i, depth = [], 0, 0
+    while i < len(text):
+        if text.startswith("/-", i):
+            depth, i = depth + 1, i + 2
+        elif depth and text.startswith("-/", i):
+            depth, i = depth - 1, i + 2
+            out.append(" ")
+        elif not depth and text.startswith("--", i):
+            j = text.find("\n", i)
+            i = len(text) if j < 0 else j
+        else:
+            out.append(text[i] if not depth else "")
+            i += 1
+    return "".join(out)
 
 
 def _tail(b: bytes, n: int = 400) -> str:
