@@ -233,3 +233,23 @@ def test_huge_prose_without_an_answer_is_quick(verifier):
     assert verifier.verify("x" * 1_000_000 + " 7", "7").reward == 1.0  # the last number still counts
     assert verifier.verify("x" * 1_000_000, "7").reward == 0.0
     assert time.perf_counter() - start < 3
+
+
+@pytest.mark.slow
+def test_differential_against_math_verify_every_disagreement_triaged(verifier):
+    # 600 generated pairs whose label is known by construction (tests/data/math_differential.py): rlvr must get
+    # every one right, and each pair where math-verify's verdict differs from rlvr's must be the triaged list.
+    import sys
+
+    sys.path[:0] = [str(Path(__file__).parent / "data"), str(Path(__file__).parents[1] / "benchmarks")]
+    from math_differential import disagreements, pairs
+    from math_verifier import math_verify_rewards
+
+    cases = pairs()
+    ours = [r.reward for r in verifier.verify_batch([(c, g) for c, g, _ in cases])]
+    assert [(c, g) for (c, g, l), r in zip(cases, ours) if (r == 1) != (l == 1)] == []
+    theirs = math_verify_rewards([{"completion": c, "answer": g} for c, g, _ in cases])
+    triaged = [json.loads(l) for l in (Path(__file__).parent / "data" / "math_disagreements.jsonl").read_text().splitlines()]
+    found = {(d["completion"], d["answer"]) for d in disagreements(cases, ours, theirs)}
+    assert found == {(d["completion"], d["answer"]) for d in triaged}
+    assert all(d["right"] in ("rlvr", "math_verify") and d["why"] for d in triaged)

@@ -201,7 +201,7 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
     if gs is None and ps is not None and exact(gold) is not None:
         return False, "list where a scalar is expected"
     if gs is not None:
-        if ps is None or ps[0] != gs[0] and {ps[0], gs[0]} != {"tuple", "list"}:
+        if ps is None or ps[0] != gs[0] and {ps[0], gs[0]} not in ({"tuple", "list"}, {"set", "list"}):
             return False, gs[0]
         if len(ps[3]) != len(gs[3]) or (gs[0] == "tuple" and (ps[1], ps[2]) != (gs[1], gs[2])):
             return False, gs[0]
@@ -386,10 +386,11 @@ class MathVerifier:
                 results.append(MathResult(0.0, pred, gold, "none", refused, time.perf_counter() - start))
                 continue
             pred = unicodedata.normalize("NFKC", pred)  # fullwidth digits and compatibility forms
-            if _OR.search(pred) and not _OR.search(gold):
+            solutions = _OR.search(gold) or (structure(gold) or ("",))[0] in ("set", "list")
+            if _OR.search(pred) and not solutions:
                 results.append(MathResult(0.0, pred, gold, "none", "hedged with 'or'", time.perf_counter() - start))
                 continue
-            if _OR.search(gold):  # the gold lists solutions ("3 or 4"): both sides compare as unordered lists
+            if solutions:  # the gold lists solutions ("3 or 4", {2, 18}): "x=2 or x=18" is that list, unordered
                 verdict, method = quick_compare(_OR.sub(", ", pred), _OR.sub(", ", gold))
             else:
                 verdict, method = quick_compare(pred, gold)
