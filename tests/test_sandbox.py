@@ -51,10 +51,12 @@ def test_finished_runs_leave_no_processes(sandbox):
     from rlvr.verifiers.sandbox import NOBODY
 
     for _ in range(10):
-        assert run(sandbox, "import os\nif os.fork() == 0:\n    os._exit(0)\nos.wait()\nprint('ok')")[0].stdout == b"ok\n"
-    left = [p for p in Path("/proc").glob("[0-9]*/status")
-            if any(line.split()[1:2] == [str(NOBODY)] for line in _lines(p) if line.startswith("Uid:"))]
-    assert left == []
+        r = run(sandbox, "import os\nif os.fork() == 0:\n    os._exit(0)\nos.wait()\nprint('ok')")[0]
+        assert r.stdout == b"ok\n"
+        uid = str(getattr(r, "uid", None) or NOBODY)  # the host uid this run had (NOBODY before per-run uids)
+        left = [p for p in Path("/proc").glob("[0-9]*/status")
+                if any(line.split()[1:2] == [uid] for line in _lines(p) if line.startswith("Uid:"))]
+        assert left == []
 
 
 def _lines(path: Path) -> list[str]:
@@ -131,3 +133,284 @@ def test_the_project_and_its_data_are_out_of_view(sandbox):
     exists, top = r.stdout.decode().splitlines()
     assert exists == "False False"
     assert set(ast.literal_eval(top)) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Hostile programs against both modes: bubblewrap, and the fallback (`use_bwrap=False`). Every one of these
+# held on the sandbox before the redesign (see /work/notes/sandbox.md): leftovers on the host, a run past its
+# bound, memory or disk past its limits, a daemon or files shared between runs.
+
+import ctypes
+import re
+import secrets
+import subprocess
+
+from rlvr.verifiers import sandbox as sandbox_module
+
+WALL = 1.5
+BOUND = WALL + 3.0  # the wall limit plus start-up retries, teardown and interpreter start
+CAPS = {"disk_mb": 16, "shm_mb": 4}  # the caps under test (absent from older Limits: then nothing caps)
+as_root = pytest.mark.skipif(os.getuid() != 0, reason="the fallback isolates runs by uid and namespaces only as root")
+
+
+def _limits() -> Limits:
+    known = {k: v for k, v in CAPS.items() if k in Limits.__dataclass_fields__}
+    return Limits(wall_s=WALL, cpu_s=3, memory_mb=512, processes=32, file_size_mb=1, output_bytes=1 << 16, **known)
+
+
+@pytest.fixture(scope="module", params=["bwrap", "fallback"])
+def any_mode(request):
+    if request.param == "bwrap" and not bwrap_works():
+        pytest.skip("bubblewrap is not installed or cannot create namespaces here")
+    return Sandbox(_limits(), use_bwrap=request.param == "bwrap")
+
+
+@pytest.fixture(scope="module")
+def fallback():
+    return Sandbox(_limits(), use_bwrap=False)
+
+
+def _host_leftovers(token: str) -> list[str]:
+    """Host paths holding `token` in a name: where a run's files could survive it (its folder, shared tmps)."""
+    found = []
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+        for dirpath, dirnames, filenames in os.walk(top):
+            if dirpath.count("/") - top.count("/") >= 4:
+                dirnames[:] = []
+            found += [os.path.join(dirpath, n) for n in dirnames + filenames if token in n]
+    return found
+
+
+def _processes_with(marker: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.slow
+def test_nothing_a_run_writes_survives_it_whatever_its_shape(any_mode, tmp_path):
+    """Attack: a tree 3,000 levels deep, directories chmod 000, read-only files, a fifo, a socket, a hard
+    link, names with newlines and invalid UTF-8, and a symlink to a host folder the cleanup must not follow."""
+    token = "rlvr" + secrets.token_hex(6)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("host data")
+    os.chmod(tmp_path, 0o755), os.chmod(victim, 0o777)
+    code = f"""
+import os, socket, stat
+os.mkdir({token!r}); os.chdir({token!r})
+open("ro", "w").write("x"); os.chmod("ro", 0o444); os.link("ro", "hard")
+os.mkfifo("fifo"); socket.socket(socket.AF_UNIX).bind("sock")
+open("bad\\nname", "w").close(); open(b"\\xff\\xfe", "w").close()
+os.symlink({str(victim)!r}, "host_link"); os.symlink("/", "root_link")
+for p in ("/tmp", "/var/tmp", "/dev/shm"):
+    try: open(os.path.join(p, {token!r}), "w").write("planted")
+    except OSError: pass
+for i in range(3000):
+    os.mkdir("d"); os.chdir("d")
+open("deep", "w").write("x")
+for i in range(3000):
+    os.chdir(".."); os.chmod("d", 0)
+print("built")
+"""
+    r, seconds = run(any_mode, code)
+    assert b"built" in r.stdout, r.stderr[-300:]
+    assert _host_leftovers(token) == []
+    assert (victim / "keep.txt").read_text() == "host data"
+
+
+@needs_bwrap
+def test_printing_bubblewraps_busy_message_does_not_rerun_the_program(sandbox):
+    """Attack: the program prints what bubblewrap prints when clone fails with EAGAIN and exits 1, after using
+    most of its wall time. Only bubblewrap's status descriptor, which the program never holds, may cause a retry."""
+    code = ("import sys, time\ntime.sleep(1.0)\n"
+            "sys.stderr.write('bwrap: Creating new namespace failed: Resource temporarily unavailable\\n')\nsys.exit(1)")
+    r, seconds = run(sandbox, code)
+    assert r.returncode == 1 and seconds < 1.0 + 2.0  # once; retried, it took 8 runs (> 8 s)
+
+
+@pytest.mark.parametrize("where", ["/dev/shm", "/tmp", "."])
+def test_writable_space_is_capped_in_total(any_mode, where):
+    """Attack: many files just under the per-file limit (RLIMIT_FSIZE is per file) in each writable place.
+    tmpfs files live in host RAM and RLIMIT_AS does not count them; the work folder was the host's disk."""
+    code = f"""
+import os, sys
+total = 0
+try:
+    for i in range(400):
+        with open(os.path.join({where!r}, f"fill{{i}}"), "wb") as f:
+            for _ in range(16):
+                f.write(b"x" * 65536); total += 65536
+except OSError as e:
+    pass
+print(total >> 20)
+"""
+    r, _ = run(any_mode, code)
+    cap = CAPS["shm_mb"] if where == "/dev/shm" else CAPS["disk_mb"]
+    assert r.stdout.strip() and int(r.stdout) <= cap, (where, r.stdout, r.stderr[-300:])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.getuid() != 0 or not any("/memory/" in d for d in getattr(sandbox_module, "_cgroup_dirs", lambda uid: ["/memory/"])(0)),
+                    reason="needs root and a memory cgroup (the old sandbox, without the attribute, is run)")
+def test_memory_outside_the_address_space_is_capped(any_mode):
+    """Attack: memfd files are RAM that RLIMIT_AS does not count (each <= RLIMIT_FSIZE, but many files in many
+    processes): 20 processes holding up to 60 MB each. The run's cgroup caps the whole run's RAM."""
+    code = """
+import os, sys, time
+def hoard(child):
+    fds = []
+    for i in range(60):
+        fd = os.memfd_create("m"); os.write(fd, b"x" * (1 << 20)); fds.append(fd)
+        os.write(1, f"{child} {i + 1}\\n".encode())
+    time.sleep(5)
+for child in range(20):
+    if os.fork() == 0:
+        try: hoard(child)
+        finally: os._exit(0)
+time.sleep(5)
+"""
+    r, seconds = run(any_mode, code)
+    held = {}
+    for line in r.stdout.decode().splitlines():
+        child, mb = map(int, line.split())
+        held[child] = max(held.get(child, 0), mb)
+    assert len(held) == 20, r.stderr[-300:]  # every process ran: the cap is on memory, not on forking
+    assert sum(held.values()) <= 512 + CAPS["disk_mb"] + CAPS["shm_mb"], held
+    assert seconds < BOUND
+
+
+def test_a_daemon_that_leaves_the_process_group_is_killed(any_mode):
+    """Attack: double fork and setsid, the grandchild outlives the run (killpg misses it), sleeping."""
+    marker = "rlvr-daemon-" + secrets.token_hex(6)
+    code = f"""
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.write(1, b"daemon up\\n")
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(30)", {marker!r}])
+    os._exit(0)
+time.sleep(0.3)
+print("spawned")
+"""
+    r, seconds = run(any_mode, code)
+    assert b"daemon up" in r.stdout and b"spawned" in r.stdout, r.stderr[-300:]
+    assert _processes_with(marker) == []
+    assert seconds < BOUND
+
+
+@pytest.mark.slow
+def test_filling_the_process_table_does_not_block_the_next_run(any_mode):
+    """Attack: fork up to the process limit, each child in its own session, all sleeping past the run. The
+    next run must start (not fail with EAGAIN) and finish within its bound."""
+    code = """
+import os, time
+n = 0
+while True:
+    try: pid = os.fork()
+    except OSError: break
+    if pid == 0:
+        os.setsid(); time.sleep(60); os._exit(0)
+    n += 1
+print("forked", n)
+"""
+    r, _ = run(any_mode, code)
+    assert b"forked" in r.stdout
+    ok, seconds = run(any_mode, "import os\nif os.fork() == 0:\n    os._exit(0)\nos.wait()\nprint('next')")
+    assert ok.stdout == b"next\n" and seconds < BOUND, ok.stderr[-300:]
+
+
+def test_stopping_itself_does_not_stall_the_host(any_mode):
+    r, seconds = run(any_mode, "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\nos.kill(0, signal.SIGSTOP)\nwhile True: pass")
+    assert r.timed_out and seconds < BOUND
+
+
+@as_root
+def test_fallback_runs_cannot_reach_each_other(fallback):
+    """Attack (no bubblewrap): find the other runs' folders under /tmp, read their files (the harness, its
+    cases) and plant a file there; a victim run, concurrent, prints what it finds in its folder."""
+    secret = "case-" + secrets.token_hex(8)
+    victim = {"main.py": f"import os, time\n# {secret}\ntime.sleep(1.0)\nprint(sorted(os.listdir('.')))"}
+    attacker = """
+import glob, os
+seen = []
+for d in glob.glob("/tmp/rlvr-sandbox-*/**", recursive=True) + glob.glob("/tmp/rlvr-sandbox-*/work/*"):
+    try:
+        if os.path.isfile(d): seen.append(open(d).read())
+        elif os.path.isdir(d): open(os.path.join(d, "planted.py"), "w").write("x"); seen.append("planted " + d)
+    except OSError: pass
+print(seen)
+"""
+    import threading
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("v", fallback.run([PY, "-I", "main.py"], files=victim)))
+    t.start()
+    time.sleep(0.3)
+    a, _ = run(fallback, attacker)
+    t.join()
+    assert secret.encode() not in a.stdout and b"planted" not in a.stdout
+    assert out["v"].stdout == b"['main.py']\n"
+
+
+@as_root
+def test_fallback_keeps_no_ipc_or_network_after_or_across_runs(fallback):
+    """Attack (no bubblewrap): a SysV shared memory segment outlives its creator (host RAM for good) and the
+    host's loopback is reachable; with namespaces of its own, neither is."""
+    key = secrets.randbelow(1 << 30) + 1
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    code = f"""
+import ctypes, socket
+libc = ctypes.CDLL(None)
+print("shm", libc.shmget({key}, 1 << 20, 0o1000 | 0o666) >= 0)
+s = socket.socket(); s.settimeout(1)
+try: s.connect(("127.0.0.1", {server.getsockname()[1]})); print("connected")
+except OSError: print("refused")
+"""
+    try:
+        r, _ = run(fallback, code)
+    finally:
+        server.close()
+    assert b"refused" in r.stdout
+    libc = ctypes.CDLL(None, use_errno=True)
+    left = libc.shmget(key, 0, 0)
+    if left >= 0:
+        libc.shmctl(left, 0, None)  # IPC_RMID: do not leave it on the host either
+    assert left < 0
+
+
+@as_root
+def test_fallback_hides_the_project_and_setuid_gives_nothing(fallback):
+    data = Path(__file__).resolve().parent / "data" / "math_cases.jsonl"
+    code = f"import os\nprint(os.path.exists({str(data)!r}), sorted(os.listdir('/')))\nprint(os.getuid() != 0)"
+    r, _ = run(fallback, code)
+    first, second = r.stdout.decode().splitlines()
+    assert first.startswith("False") and second == "True"
+
+
+def test_file_names_that_escape_the_work_folder_are_refused(sandbox):
+    with pytest.raises(ValueError, match="file name"):
+        sandbox.run([PY, "-I", "main.py"], files={"main.py": "print(1)", "../../escaped.txt": "x"})
+
+
+def test_output_is_read_through_the_hosts_own_descriptors(any_mode):
+    """Attack: replace the output files by path (a fifo would hang the reader, a symlink would read a host
+    file): the program looks its stdout up through /proc and swaps what it finds."""
+    code = """
+import os
+target = os.readlink("/proc/self/fd/1")
+print("target", target, flush=True)
+for p in (target, target.replace(" (deleted)", "")):
+    try:
+        os.unlink(p); os.mkfifo(p); print("swapped", flush=True)
+    except OSError: pass
+"""
+    r, seconds = run(any_mode, code)
+    assert b"target" in r.stdout and b"swapped" not in r.stdout and seconds < BOUND
