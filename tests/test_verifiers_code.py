@@ -186,6 +186,15 @@ def test_json_matches_follows_the_expected_type():
         assert not json_matches(got, expected), (got, expected)
 
 
+def test_call_tests_never_match_an_exact_int_approximately(verifier):
+    for wrong in ("3.0000000001", "2.9999999999", "'3'", "True"):  # the first two scored 1.0 before
+        r = verifier.verify(f"def add(a, b):\n    return {wrong} if a == 1 else 12", ADD_CALL)
+        assert [t["ok"] for t in r.tests] == [False, True], wrong
+    assert verifier.verify("def add(a, b):\n    return float(a + b)", ADD_CALL).reward == 1.0  # 3.0 == 3 in Python
+    floats = {"entry_point": "f", "tests": [{"args": [], "expected": 0.3}, {"args": [], "expected": [0.3, 1]}]}
+    assert verifier.verify("def f():\n    return 0.1 + 0.2 if False else (0.1 + 0.2, 1)", floats).reward == 0.5
+
+
 def plain_python_passes(test_code: str, program: str) -> bool:
     """The check's verdict under plain Python, in this process (for the benign programs below only)."""
     namespace: dict = {}
@@ -316,10 +325,12 @@ HOSTILE_LINES = {
 
 def test_hostile_output_scores_zero_and_leaves_the_batch_alone(verifier):
     hostile = [MARKED.format(payload=p) for p in HOSTILE_LINES.values()]
+    hostile += ["def add(a, b):\x00", "def add(a, b):\n    return '\ud800'", "import sys\nsys.stdout.buffer.write(b'\\xff' * 10**6)"]
     pairs = [(HONEST_ADD, ADD_CALL)] + [(h, ADD_CALL) for h in hostile] + [(HONEST_ADD, ADD_CALL)]
+    pairs += [(HONEST_ADD.replace("b\n", "b  # \ud800\n"), ADD_CALL)]  # a lone surrogate in a comment: judged as "?"
     results = verifier.verify_batch(pairs)
-    assert [r.reward for r in results] == [1.0] + [0.0] * len(hostile) + [1.0]
-    for name, r in zip(HOSTILE_LINES, results[1:-1]):
+    assert [r.reward for r in results] == [1.0] + [0.0] * len(hostile) + [1.0, 1.0]
+    for name, r in zip([*HOSTILE_LINES, "NUL", "surrogate value", "invalid UTF-8"], results[1:-2]):
         assert r.reason.startswith("test 0: ") and r.mode == "call", (name, r.reason)  # judged, not a verifier error
         json.dumps(r.to_dict(), ensure_ascii=False).encode()  # what `rlvr verify code` prints
     assert verifier(["q"] * len(pairs), [c for c, _ in pairs], tests=[t for _, t in pairs]) == [r.reward for r in results]

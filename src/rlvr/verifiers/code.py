@@ -171,7 +171,8 @@ def _convert_assert(test: ast.expr, name: str):
                 and not node.keywords):
             return None
         args = [_literal(a) for a in node.args]
-        return [v for _, v in args] if all(ok for ok, _ in args) and _plain([v for _, v in args]) else None
+        values = [v for _, v in args]
+        return values if all(ok for ok, _ in args) and _plain([values]) else None  # as _call sends them
 
     if isinstance(test, ast.Constant):
         return "skip" if test.value else None  # `assert True` passes; a false one is left to Python
@@ -274,7 +275,7 @@ def check_tests(tests) -> None:
         if "entry_point" in tests:
             if "expected" not in case:
                 fail(f"tests[{i}] needs 'expected'")
-            if not _plain(case["args"]):
+            if not _plain([case["args"]]):  # as _call sends them
                 fail(f"tests[{i}]['args'] must be plain data (numbers, strings, lists, dicts...) nested "
                      "at most 100 deep")
 
@@ -326,7 +327,8 @@ class CodeVerifier:
         start = time.perf_counter()
         isolated = self.sandbox.isolated
         try:
-            program = extract_program(completion_text(completion) or "")
+            # lone surrogates (not encodable, so not writable into the sandbox) become "?"
+            program = extract_program(completion_text(completion) or "").encode("utf-8", "replace").decode("utf-8")
         except (TypeError, AttributeError):  # chat messages whose content is not text
             return CodeResult(0.0, 0, 0, "none", isolated, 0.0, reason="completion: messages without text content")
         language = tests.get("language", "python")
