@@ -7,6 +7,7 @@ import time
 import pytest
 
 from rlvr.verifiers.code import CodeVerifier, convert_asserts, extract_program, json_matches, same_value
+from rlvr.verifiers.inside.wire import to_wire
 from rlvr.verifiers.sandbox import IsolationRequired, Limits
 
 ADD_CALL = {"language": "python", "entry_point": "add", "tests": [{"args": [1, 2], "expected": 3}, {"args": [5, 7], "expected": 12}]}
@@ -320,6 +321,8 @@ HOSTILE_LINES = {
     "nested error": b'@@rlvr-result@@ {"i": 0, "error": ' + b"[" * 50 + b"]" * 50 + b"}\n",
     "enormous line count": b"\n" * 900_000,
     "not an object": b"@@rlvr-result@@ [1, 2]\n@@rlvr-result@@ null\n@@rlvr-result@@ \"s\"\n",
+    # ints equal modulo 2**61 - 1 share a hash: rebuilding this set took the host about 25 s
+    "hash-colliding set": b'@@rlvr-result@@ {"i": 0, "v": ' + json.dumps(["s", [to_wire(k * (2**61 - 1)) for k in range(1, 30_000)]]).encode() + b"}\n",
 }
 
 
@@ -332,6 +335,7 @@ def test_hostile_output_scores_zero_and_leaves_the_batch_alone(verifier):
     assert [r.reward for r in results] == [1.0] + [0.0] * len(hostile) + [1.0, 1.0]
     for name, r in zip([*HOSTILE_LINES, "NUL", "surrogate value", "invalid UTF-8"], results[1:-2]):
         assert r.reason.startswith("test 0: ") and r.mode == "call", (name, r.reason)  # judged, not a verifier error
+        assert r.seconds < PROMPT_S, (name, r.seconds)
         json.dumps(r.to_dict(), ensure_ascii=False).encode()  # what `rlvr verify code` prints
     assert verifier(["q"] * len(pairs), [c for c, _ in pairs], tests=[t for _, t in pairs]) == [r.reward for r in results]
 

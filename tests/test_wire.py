@@ -1,6 +1,7 @@
 """The wire format between the in-sandbox checker and the candidate's process: only genuine plain data."""
 
 import os
+import time
 
 import pytest
 
@@ -36,6 +37,19 @@ def test_ints_of_any_size_cross_in_linear_time():
         back = from_wire(loads(dumps(to_wire([n, {n: (n,)}]))))
         assert back == [n, {n: (n,)}] and type(back[0]) is int
     assert to_wire(True) is True and to_wire(2**70)[0] == "i"  # a bool stays a bool
+
+
+def test_hash_collisions_are_bounded():
+    """Ints equal modulo 2**61 - 1 share a hash: 20,000 of them made a set take seconds on the receiver."""
+    m = 2**61 - 1
+    colliding = ["s", [to_wire(k * m) for k in range(1, 20_000)]]
+    start = time.perf_counter()
+    for bad in (colliding, ["d", [[x, None] for x in colliding[1]]], ["s", [1] * 1000]):
+        with pytest.raises(WireError):
+            from_wire(bad)
+    assert time.perf_counter() - start < 1.0
+    honest = {-1, -2, *range(10_000), *(k * m for k in range(1, 200))}  # a few collisions are fine
+    assert from_wire(to_wire(honest)) == honest
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000, "1" * 40, '{"v": ' + "9" * 5000 + "}", "\ud800", b"\xff", "NaN]"])

@@ -22,6 +22,10 @@ MAX_FRAME = 1 << 24  # bytes; a longer frame is refused, not read
 MAX_DEPTH = 100
 MAX_DIGITS = 30  # a plain JSON int token; to_wire writes longer ones in hex
 MAX_HEX = 1 << 22  # characters of a hex int: 16 million bits
+# Members of one set (keys of one dict) that share a hash with another member. Ints equal modulo 2**61 - 1
+# all hash alike, so a sender could make building a set quadratic: 40,000 such ints in 1 MiB would take the
+# receiver most of a minute. Genuine data almost never has more than a few.
+MAX_COLLISIONS = 256
 _BIG = 1 << 60
 _HEX = re.compile(r"-?0x[0-9a-f]+\Z")
 
@@ -68,12 +72,22 @@ def from_wire(v, depth=0):
         if tag == "d":
             if any(type(kv) is not list or len(kv) != 2 for kv in items):
                 raise WireError("malformed dict")
-            return {from_wire(k, depth + 1): from_wire(x, depth + 1) for k, x in items}
+            pairs = [(from_wire(k, depth + 1), from_wire(x, depth + 1)) for k, x in items]
+            _few_collisions([k for k, _ in pairs])
+            return dict(pairs)
         if tag not in _TYPE_OF:
             raise WireError(f"unknown tag {str(tag)[:20]!r}")
-        return _TYPE_OF[tag](from_wire(x, depth + 1) for x in items)
+        values = [from_wire(x, depth + 1) for x in items]
+        if tag in ("s", "f"):
+            _few_collisions(values)
+        return _TYPE_OF[tag](values)
     except TypeError as e:  # an unhashable key or set member
         raise WireError(str(e)) from None
+
+
+def _few_collisions(members: list) -> None:
+    if len(members) - len({hash(m) for m in members}) > MAX_COLLISIONS:  # duplicates count too: never genuine
+        raise WireError("too many members with the same hash")
 
 
 def send(fd: int, payload: bytes) -> None:
