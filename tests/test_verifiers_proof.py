@@ -122,6 +122,8 @@ ATTACKS = {
     "writes files named like the check's, then admits": lambda st: (
         "Print Universes \"Check.vo\".\nPrint Universes \"../Candidate.vo\".\nRedirect \"Check\" Print nat.\n"
         "Require Extraction.\nExtraction \"RlvrCand\" nat.\n" f"{st}\nProof. Admitted."),
+    "Reset Initial, then an easier theorem": lambda st: (
+        f"Proof. Abort.\nReset Initial.\nTheorem {parse_statement(st)[0]} : True.\nProof. exact I. Qed."),
     "opaque proof over admit, with forged output": lambda st: (
         "Proof. Abort.\nGoal True. idtac \"Closed under the global context\". exact I. Qed.\n"
         f"{st}\nProof. admit. Qed.\nPrint Assumptions {parse_statement(st)[0]}."),
@@ -208,6 +210,8 @@ def test_sentences_and_insertion_follow_coq_lexing():
     st = "Theorem t : True."
     assert candidate_text("Lemma h : True. Proof. exact I. Qed.\nProof. exact h. Qed.", st, "t") == \
         "Lemma h : True. Proof. exact I. Qed.\n\nTheorem t : True.\nProof. exact h. Qed."
+    assert candidate_text("Definition d := I.\nProof. exact d. Qed.", st, "t") == \
+        "Definition d := I.\n\nTheorem t : True.\nProof. exact d. Qed."  # a Definition with its body opens no proof
     assert candidate_text("(* Theorem t : True. *) Proof. exact I. Qed.", st, "t") == \
         "(* Theorem t : True. *) \nTheorem t : True.\nProof. exact I. Qed."  # a commented-out statement is no restatement
 
@@ -255,7 +259,7 @@ def test_cli_verify_proof(run_rlvr, tmp_path):
 
 
 # --- Lean 4: the parsing runs everywhere; end-to-end runs need a Lean toolchain, which this machine lacks.
-from rlvr.verifiers.proof import extract_lean_proof, lean_axioms_ok, parse_lean_statement  # noqa: E402
+from rlvr.verifiers.proof import extract_lean_proof, lean_axioms_ok, parse_lean_statement, split_lean_completion  # noqa: E402
 
 
 def test_lean_statement_and_proof_parsing():
@@ -263,6 +267,10 @@ def test_lean_statement_and_proof_parsing():
     assert parse_lean_statement("theorem two : 1 + 1 = 2 :=") == ("two", "1 + 1 = 2")
     assert extract_lean_proof("```lean\ntheorem two : 1 + 1 = 2 := by decide\n```") == ":= by decide"
     assert extract_lean_proof("by simp") == ":= by simp"
+    # a helper lemma before the restated theorem stays, as a helper (the first `:=` is not the theorem's)
+    text = "```lean\ntheorem helper : 1 = 1 := rfl\n\ntheorem two : 1 + 1 = 2 := by\n  decide\n```"
+    assert split_lean_completion(text, "two") == ("theorem helper : 1 = 1 := rfl", ":= by\n  decide")
+    assert split_lean_completion("by decide", "two") == ("", ":= by decide")
 
 
 def test_lean_axiom_report_must_be_ours_and_standard():

@@ -8,8 +8,10 @@ theorem, with helper lemmas, `Require` lines and comments anywhere. Plan, in one
   1. Candidate.v = preamble, then `Definition rlvr_goal_<nonce> : Prop := <stated type>.`, then the
      completion (the statement inserted before its proof if the completion does not restate it). The goal is
      elaborated before any of the completion's text runs, so none of its notations, instances, coercions or
-     flags exist yet; constants are immutable, so nothing later changes it. It shares the preamble's own
-     definitions with the candidate (an `Inductive` in the preamble is the same type on both sides).
+     flags exist yet; constants are immutable, so nothing later changes it (`Back`/`Reset` can only remove
+     it, and the check then fails: its name carries a nonce the completion cannot know to define it again).
+     Kept in this file rather than a Goal.vo of its own so that the preamble's definitions are shared (an
+     `Inductive` declared twice would be two different types, and honest proofs about it would fail).
   2. `coqc` compiles it as the library RlvrCand.Candidate. Its output goes to stderr, never to the stdout the
      verdict is read from.
   3. Only Candidate.vo, as coqc wrote it after the last command, is copied into a folder created after the
@@ -113,6 +115,10 @@ def coq_sentences(text: str) -> list[tuple[int, str]]:
     return sentences
 
 
+def _opens_proof(sentence: str) -> bool:
+    return bool(_OPENS_PROOF.match(sentence)) and ":=" not in sentence  # `Definition x := 3.` has its body
+
+
 def candidate_text(text: str, statement: str, name: str) -> str:
     """The completion as the candidate file's body (the last fenced coq block, or the text), kept whole, comments
     included. The task's statement goes before the first `Proof` that opens no statement of the completion's own
@@ -126,7 +132,7 @@ def candidate_text(text: str, statement: str, name: str) -> str:
     for k, (offset, s) in enumerate(sentences):
         if states.match(s):
             return script
-        if re.match(r"Proof\b", s) and not (k and _OPENS_PROOF.match(sentences[k - 1][1])):
+        if re.match(r"Proof\b", s) and not (k and _opens_proof(sentences[k - 1][1])):
             at = offset
             break
     else:
@@ -227,13 +233,14 @@ class ProofVerifier:
 
     def _lean(self, completion, statement: str, preamble: str, start: float) -> ProofResult:
         name, goal_type = parse_lean_statement(statement)
-        script = extract_lean_proof((completion_text(completion) or "").encode("utf-8", errors="replace").decode("utf-8"))
-        refusal = lean_refusal(script)
+        text = (completion_text(completion) or "").encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates
+        helpers, script = split_lean_completion(text, name)
+        refusal = lean_refusal(f"{helpers}\n{script}")
         if refusal:
             return ProofResult(0.0, "lean", False, False, False, time.perf_counter() - start, refusal)
         nonce = secrets.token_hex(8)
         check = f"rlvr_check_{nonce}"
-        source = (f"{preamble}\n\ndef rlvr_goal_{nonce} : Prop := {goal_type}\n\n{statement} {script}\n\n"
+        source = (f"{preamble}\n\ndef rlvr_goal_{nonce} : Prop := {goal_type}\n\n{helpers}\n\n{statement} {script}\n\n"
                   f"theorem {check} : rlvr_goal_{nonce} := @{name}\n#print axioms {check}\n"
                   f"#eval IO.println \"rlvr-end-{nonce}\"\n")
         if self.lean_project:
@@ -292,12 +299,23 @@ def parse_lean_statement(statement: str) -> tuple[str, str]:
 
 def extract_lean_proof(text: str) -> str:
     """The proof term after `:=` (the last fenced lean block, or the text); `by ...` alone gets `:=`."""
+    return split_lean_completion(text, None)[1]
+
+
+def split_lean_completion(text: str, name: str | None) -> tuple[str, str]:
+    """(helper declarations, proof from `:=` on) of a completion (the last fenced lean block, or the text). When
+    it restates the theorem `name` (or, without a name, starts with `theorem`/`lemma`), what comes before is kept
+    as helpers and the proof is what follows the restatement's first `:=`; otherwise the whole text is the proof."""
     blocks = re.findall(r"```[ \t]*(?:lean4?)?[^\n]*\n(.*?)```", text, re.DOTALL)
     script = (blocks[-1] if blocks else text).strip()
-    if re.match(r"(theorem|lemma)\b", script):
+    helpers = ""
+    m = (re.search(rf"(?m)^[ \t]*(?:@\[[^\]]*\]\s*)?(?:theorem|lemma)\s+{re.escape(name)}(?![\w'.!?])", script) if name
+         else re.match(r"(theorem|lemma)\b", script))
+    if m:
+        helpers, script = script[:m.start()].strip(), script[m.start():]
         _, sep, after = script.partition(":=")
         script = sep + after if sep else script
-    return script if script.startswith(":=") else f":= {script}"
+    return helpers, (script if script.startswith(":=") else f":= {script}")
 
 
 def lean_axioms_ok(output: str, name: str, nonce: str) -> bool:
