@@ -191,6 +191,11 @@ def test_outside_cases_no_false_positive_and_recall_above_math_verify(verifier):
     # a decimal gold against an exact answer, and back
     ("\\boxed{\\sqrt{17}}", "4.123105625617661", 1.0), ("\\boxed{\\sqrt{17}}", "4.12", 0.0),
     ("0.0833333333333333", "\\frac{1}{12}", 1.0), ("\\boxed{7.0000001}", "7", 0.0),
+    # percent: 28% is 28 (the usual gold) and 0.28, on either side; a bare 28 is not 0.28
+    ("\\boxed{28\\%}", "0.28", 1.0), ("\\boxed{0.28}", "28\\%", 1.0), ("\\boxed{28}", "0.28", 0.0),
+    # intervals joined by a union are not a tuple
+    ("\\boxed{(2,12) \\cup (12,102)}", "(2, 12) \\cup (12, 102)", 1.0),
+    ("\\boxed{(2,12) \\cup (12,103)}", "(2, 12) \\cup (12, 102)", 0.0),
     # prose answers and bare formulas
     ("Final Answer: The final answer is $28 \\%$. I hope it is correct.", "28", 1.0),
     ("Final Answer: The largest $n$ is 34.", "34", 1.0), ("\\frac{10}{9}", "10/9", 1.0), ("$\\frac{1}{3},$", "1/3", 1.0),

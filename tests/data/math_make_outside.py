@@ -12,6 +12,8 @@ from pathlib import Path
 
 MV = "huggingface/Math-Verify tests/test_all.py"
 MIX = "huggingface/Math-Verify tests/test_mixed_number_extraction.py"
+AREAL = "leandermaben/AReaL areal/tests/test_math_verify_reward.py"
+THINK = "thekasyap/thinkbot test_math_equivalence.py"
 
 # (gold, prediction, label) per test function
 GROUPS = {
@@ -132,6 +134,28 @@ GROUPS = {
         ("71/6", "11\n5/6", 0), ("103/9", "11 + 4/9", 1), ("95/9", "11 + 4/9", 0),
         ("40/9", "4 + 4/9", 1), ("5", "10/2", 1), ("1000", "1 000", 1), ("5", "$5.00", 1),
     ],
+    # pairs whose test asserts a definite reward (those that accept either verdict are left out)
+    f"{AREAL}::gsm8k": [
+        ("4", "The answer is 4", 1), ("1/2", "The answer is 0.5", 1), ("4", "Step 1: 2+2=4. \\boxed{4}", 1),
+        ("4", "The answer is 5", 0), ("4", "", 0), ("2", "$\\sqrt{4} = 2$", 1), ("4", "The answer is !!!invalid!!!", 0),
+        ("2^3", "The answer is 8", 1), ("4", r"The answer is $\sqrt{16}$", 1), ("5/6", r"The answer is $\frac{5}{6}$", 1),
+        ("-15", "-15", 1), ("3", "x = 3", 1), ("42", "Step 1: Calculate\nStep 2: Simplify\nFinal answer: 42", 1),
+        ("1000", r"$10^3$", 1), ("42", "42", 1), ("999999999999999", "999999999999999", 1), ("0.0000001", "0.0000001", 1),
+    ],
+    f"{AREAL}::geometry3k": [
+        ("90", "The angle is [90].", 1), ("5", "The length is [5.0].", 1), ("90", "The angle is [60].", 0),
+        ("90", "The answer is 90 degrees.", 1), ("0.5", "The ratio is [1/2].", 1), ("90", "", 0),
+        ("90", "The angle is [ 90 ].", 1), ("45", "[45 degrees]", 1), ("45", "[45]", 1), ("-3", "[-3]", 1),
+        ("2", r"[$\sqrt{4}$]", 1), ("45", "First try [30], second try [45].", 1), ("10000", r"[$10^4$]", 1),
+        ("2", r"[$\sqrt{\sqrt{16}}$]", 1),
+    ],
+    # (student, correct, expected) as listed there; note its 0.333 ~ 1/3 convention, which rlvr does not share
+    THINK: [(c, s, int(e)) for s, c, e in [
+        ("0.5", "1/2", True), ("1/2", "0.5", True), ("0.5", "0.5", True), ("1/2", "1/2", True), ("0.333", "1/3", True),
+        ("1/3", "0.333", True), ("2", "2", True), ("2.0", "2", True), ("4/2", "2", True), ("2", "4/2", True),
+        ("0.25", "1/4", True), ("1/4", "0.25", True), ("0.75", "3/4", True), ("3/4", "0.75", True), ("1", "1.0", True),
+        ("1.0", "1", True), ("0", "0.0", True), ("0.0", "0", True), ("0.5", "1/3", False), ("1/2", "1/3", False),
+        ("2", "3", False), ("0.5", "0.6", False)]],
 }
 
 

@@ -28,8 +28,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from rlvr.rewards.math_answer import (UNITS, bare_formula, braced_content, check_completion, completion_text, last_tag, math_spans,
-                                      normalize, to_number, unmarked_answer)
+from rlvr.rewards.math_answer import (UNITS, bare_formula, braced_content, check_completion, completion_text, last_tag,
+                                      math_spans, normalize, to_number, unmarked_answer)
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
@@ -68,7 +68,8 @@ def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None
         inner = all_boxed(tagged)
         found = inner[-1] if inner else tagged
         return (found, "") if found.strip() else (None, "empty answer")
-    found = bare_formula(text) if fallback_last_number and not re.search(r"####|answer\s*(?:is|:)", text, re.I) else None
+    marked = re.search(r"####|answer\s*(?:is|:)", text, re.I)
+    found = bare_formula(text) if fallback_last_number and not marked else None
     found = found if found is not None else unmarked_answer(text, fallback_last_number=fallback_last_number)
     return (found, "") if found is not None else (None, "no answer found")
 
@@ -87,8 +88,8 @@ def extract_gold(answer: str) -> str:
     return spans[-1] if spans else answer.strip()
 
 
-_UNIT_TEXT = re.compile(r"(?<=\S)\s*(?:\\,|\\;|\\ |~)?\s*\\(?:text|mbox|textnormal|textrm|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}"
-                        r"(?:\s*\^\s*\{?[23]\}?)?\s*$")
+_UNIT_TEXT = re.compile(r"(?<=\S)\s*(?:\\,|\\;|\\ |~)?\s*\\(?:text|mbox|textnormal|textrm|mathrm)\s*"
+                        r"\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 
 
 def drop_unit(s: str) -> str:
@@ -99,8 +100,8 @@ def drop_unit(s: str) -> str:
 
 
 # Macros that change what is shown or defined rather than state a value: `\\color{white}{6} 5` renders as 5.
-_MACROS = re.compile(r"\\(?:def|gdef|edef|let|newcommand|renewcommand|providecommand|DeclareMathOperator|color|textcolor"
-                     r"|colorbox|phantom|hphantom|vphantom|mathchoice|catcode|begingroup|csname)(?![A-Za-z])")
+_MACROS = re.compile(r"\\(?:def|gdef|edef|let|newcommand|renewcommand|providecommand|DeclareMathOperator|color"
+                     r"|textcolor|colorbox|phantom|hphantom|vphantom|mathchoice|catcode|begingroup|csname)(?![A-Za-z])")
 # Non-ASCII that answers legitimately use (after NFKC, which already maps fullwidth digits to ASCII).
 _SYMBOLS = set("°π√×÷−–≤≥≠∞·∈∪∩±∓…′″")
 
@@ -156,6 +157,17 @@ def split_top(s: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _wraps(c: str) -> bool:
+    """The first bracket closes at the last character: `(1,2)` yes, `(2,12)\\cup(12,102)` no."""
+    depth = 0
+    for i, ch in enumerate(c):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and i < len(c) - 1:
+            return False
+    return True
+
+
 def structure(s: str) -> tuple[str, str, str, list[str]] | None:
     """(kind, open, close, items) for sets, tuples/intervals and matrices; None for a scalar."""
     c = canonical(strip_equation(s))
@@ -163,9 +175,9 @@ def structure(s: str) -> tuple[str, str, str, list[str]] | None:
     if m:
         rows = [r for r in m.group(1).split("\\\\") if r]
         return "matrix", "[", "]", [",".join(r.split("&")) for r in rows]
-    if len(c) >= 2 and c[0] == "{" and c[-1] == "}":
+    if len(c) >= 2 and c[0] == "{" and c[-1] == "}" and _wraps(c):
         return "set", "{", "}", split_top(c[1:-1])
-    if len(c) >= 2 and c[0] in "([" and c[-1] in ")]":
+    if len(c) >= 2 and c[0] in "([" and c[-1] in ")]" and _wraps(c):
         items = split_top(c[1:-1])
         if len(items) > 1:
             return "tuple", c[0], c[-1], items
@@ -173,6 +185,9 @@ def structure(s: str) -> tuple[str, str, str, list[str]] | None:
     if len(items) > 1 and not re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", c):
         return "list", "", "", items
     return None
+
+
+_PERCENT = re.compile(r"%|\b(?:percent|pct)\b")
 
 
 def _terminates(q: Fraction) -> bool:
@@ -220,6 +235,8 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
     if pn is not None and gn is not None:
         if pn != gn and "." in pred and not _terminates(gn):  # 0.0833333 for 1/12: a written approximation
             return abs(pn - gn) <= Fraction(1, 10**6) * max(1, abs(gn)), "numeric"
+        if pn != gn and (_PERCENT.search(pred) and pn / 100 == gn or _PERCENT.search(gold) and gn / 100 == pn):
+            return True, "numeric"  # 28% is 28 (the usual gold) and also 0.28, on either side
         return pn == gn, "numeric"
     return None, "symbolic"
 
@@ -348,7 +365,8 @@ class MathVerifier:
 
     def __init__(self, *, fallback_last_number: bool = True, timeout_s: float = 2.0, workers: int | None = None,
                  rel_tol: float = 1e-6):
-        self.fallback_last_number, self.timeout_s, self.workers, self.rel_tol = fallback_last_number, timeout_s, workers, rel_tol
+        self.fallback_last_number, self.timeout_s = fallback_last_number, timeout_s
+        self.workers, self.rel_tol = workers, rel_tol
         self._pool = None
 
     def _workers(self):
@@ -358,7 +376,8 @@ class MathVerifier:
             # Once here, before the workers fork: they inherit the imports and parser tables, so a worker that
             # replaces a killed one is ready in milliseconds instead of ~1.5 s of imports.
             _warm_up_symbolic()
-            self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s, init=_warm_up_symbolic)
+            self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s,
+                                    init=_warm_up_symbolic)
         return self._pool
 
     def close(self) -> None:
