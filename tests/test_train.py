@@ -148,7 +148,7 @@ def weights_after_one_update(cfg):
     SGD with lr 1 moves each weight by exactly its gradient (Adam's first step is ~sign(g), which amplifies
     float noise in near-zero gradients), so equal weights mean equal gradients."""
     from rlvr import policy, tasks
-    from rlvr.rollout import TransformersGenerator
+    from rlvr.rollout import TransformersEngine
     from rlvr_test_helpers import digit_share
 
     model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
@@ -157,7 +157,7 @@ def weights_after_one_update(cfg):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     task = tasks.build(cfg.task)
     examples = [task.example(i) for i in range(2)]
-    gen = trainer.rollout(TransformersGenerator(model, tok), tok, cfg, examples, 0)
+    gen = trainer.rollout(TransformersEngine(model, tok), tok, cfg, examples, 0)
     batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
     trainer.advantage(batch, cfg)
     trainer.update(model, ref, opt, sched, batch, cfg)

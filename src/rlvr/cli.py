@@ -270,7 +270,7 @@ def cmd_eval(args) -> int:
 
     from rlvr import models, tasks
     from rlvr.evaluate import evaluate
-    from rlvr.rollout import TransformersGenerator
+    from rlvr import rollout as engines
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -278,7 +278,7 @@ def cmd_eval(args) -> int:
     model, tokenizer = models.load(cfg.model, device=device, dtype=models.pick_dtype(cfg.dtype, device))
     task = tasks.build(cfg.task)
     console = Console(stderr=True)
-    result = evaluate(TransformersGenerator(model, tokenizer), tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
+    result = evaluate(engines.build(cfg.generation, model, tokenizer), tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
                       max_new_tokens=cfg.generation.max_new_tokens, seed=cfg.seed, console=console)
     result = {"model": cfg.model, "task": cfg.task.kind, **result}
     table = Table(title=f"{cfg.model} on {cfg.task.kind} (held-out)")

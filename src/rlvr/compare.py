@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rlvr import evaluate as evaluation, models, prompts as prompt_formats
 from rlvr.config import EvalConfig
-from rlvr.rollout import Sampling, TransformersGenerator
+from rlvr import rollout as engines
+from rlvr.rollout import Sampling
 from rlvr.rewards.format import is_r1_format
 from rlvr.synthetic import general_examples
 from rlvr import tasks
@@ -28,16 +29,17 @@ def evaluate_model(spec: str, p, reward_model, console=None) -> dict:
     device = models.pick_device(p.device)
     model, tokenizer = models.load(spec, device=device, dtype=models.pick_dtype(p.dtype, device))
     model.eval()
-    gen = TransformersGenerator(model, tokenizer)
-    eval_cfg = EvalConfig(problems=e.problems, samples=e.samples, k=e.k, batch_size=e.batch_size, max_new_tokens=e.max_new_tokens)
+    gen = engines.build(e.generation, model, tokenizer)
+    eval_cfg = EvalConfig(problems=e.problems, samples=e.samples, k=e.k, batch_size=e.batch_size,
+                          temperature=e.generation.temperature)
     result = evaluation.evaluate(gen, tokenizer, tasks.build(e.task), eval_cfg=eval_cfg, prompt_cfg=e.prompt,
-                                 max_new_tokens=e.max_new_tokens, seed=p.seed, console=console)
+                                 max_new_tokens=e.generation.max_new_tokens, seed=p.seed, console=console)
     if reward_model is not None and e.general_prompts:
         examples = general_examples(e.general_prompts, seed=p.seed, held_out=True)
         texts = [prompt_formats.render(ex.question, template="chat", tokenizer=tokenizer) for ex in examples]
         out = []
         for i in range(0, len(texts), e.batch_size):
-            out += gen.generate(texts[i : i + e.batch_size], n=1, sampling=Sampling(max_new_tokens=e.max_new_tokens, temperature=0.0),
+            out += gen.generate(texts[i : i + e.batch_size], n=1, sampling=Sampling.of(e.generation, temperature=0.0),
                                 seed=p.seed).texts
         result["preference_reward"] = sum(reward_model()([ex.question for ex in examples], out)) / len(out)
         # What the reward model cannot see well: does the answer name the right thing? (reward hacking shows here)

@@ -11,7 +11,7 @@ from rlvr.algos import pass_at_k
 from rlvr.progress import Bar
 from rlvr.rewards.format import is_r1_format
 from rlvr.rewards.shaping import reasoning_script_share
-from rlvr.rollout import Generator, Sampling
+from rlvr.rollout import Engine, Sampling
 from rlvr.tasks import Check, Task
 
 
@@ -30,7 +30,7 @@ def majority_correct(checks: list[Check]) -> bool:
     return next(c.correct for c in checks if c.extracted == winner)
 
 
-def evaluate(generator: Generator, tokenizer, task: Task, *, eval_cfg, prompt_cfg, max_new_tokens: int, seed: int,
+def evaluate(generator: Engine, tokenizer, task: Task, *, eval_cfg, prompt_cfg, max_new_tokens: int, seed: int,
              console=None) -> dict:
     """Held-out metrics; `console`: where to show progress (None: silent)."""
     start = time.perf_counter()

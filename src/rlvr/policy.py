@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from pathlib import Path
 
@@ -59,26 +58,6 @@ def compute_context(cfg, device: torch.device):
     if cfg.bf16_autocast:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def rollout_model(cfg, model):
-    """The weights rollouts are sampled from: the policy itself, or (bf16_autocast) a bf16 copy of it.
-
-    Like an inference engine beside the trainer, the copy is refreshed after every update (`refresh`); the
-    loss still scores every token with the fp32 policy, so old log-probs never come from the copy."""
-    if not cfg.bf16_autocast:
-        return model
-    copy_ = copy.deepcopy(model).to(torch.bfloat16).eval()
-    copy_.requires_grad_(False)
-    return copy_
-
-
-@torch.no_grad()
-def refresh(rollout, model) -> None:
-    if rollout is model:
-        return
-    for dst, src in zip(rollout.parameters(), model.parameters()):
-        dst.copy_(src)
 
 
 def optimizer_and_schedule(cfg, model, steps: int | None = None):

@@ -7,10 +7,16 @@ Layout of a `Generation` (B = prompts * n rows, each prompt's n samples contiguo
     completion_mask [B, T]  1 on sampled tokens up to and including EOS
     truncated       [B]     True when no EOS came within max_new_tokens
 The trainer re-scores these ids itself, so a faster engine (or vLLM) only has to fill the same record.
+
+The engine contract: an engine is built from the `generation` config section (`build`, the one factory every
+caller uses), told when the policy's weights change (`sync`), and asked to `generate`. Nothing else reaches
+into it, so an engine can hold its own copy of the weights: in another dtype here, in another process or on
+another machine elsewhere.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,7 +47,18 @@ class Sampling:
     top_k: int = 0
 
 
-class Generator(Protocol):
+    @classmethod
+    def of(cls, generation_cfg, **changes) -> "Sampling":
+        """From a `generation` config section, with fields changed (`temperature=0.0` for greedy)."""
+        g = generation_cfg
+        fields = dict(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k)
+        return cls(**{**fields, **changes})
+
+
+class Engine(Protocol):
+    def sync(self, model) -> None:
+        """The policy's weights changed (an optimizer step): sample from the new ones from now on."""
+
     def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int) -> Generation: ...
 
 
@@ -114,18 +131,31 @@ def preallocate(cache, extra_tokens: int) -> None:
             cache.layers[i] = _GrowInPlace(layer.keys, layer.values, extra_tokens)
 
 
-class TransformersGenerator:
+class TransformersEngine:
     """KV-cached sampling with a transformers causal LM. The prompt is prefilled once per distinct prompt and
     its cache repeated for the n samples; sampling draws from a generator seeded per call, so a step's
-    rollouts depend only on (weights, prompts, seed) and resume reproduces them exactly."""
+    rollouts depend only on (weights, prompts, seed) and resume reproduces them exactly.
 
-    def __init__(self, model, tokenizer):
+    `weights_dtype` (bf16 with `bf16_autocast`): sample from a copy of the policy in that dtype, refreshed by
+    `sync` after every update, like an inference engine beside the trainer. The loss still scores every token
+    with the policy itself, so old log-probs never come from the copy."""
+
+    def __init__(self, model, tokenizer, *, weights_dtype: torch.dtype | None = None):
+        if weights_dtype is not None and weights_dtype != next(model.parameters()).dtype:
+            model = copy.deepcopy(model).to(weights_dtype).eval()
+            model.requires_grad_(False)
         self.model = model
         self.tokenizer = tokenizer
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         self.eos_ids = sorted(set(eos + [tokenizer.eos_token_id]) - {None})
         self.pad_id = tokenizer.pad_token_id
+
+    @torch.no_grad()
+    def sync(self, model) -> None:
+        if self.model is not model:
+            for dst, src in zip(self.model.parameters(), model.parameters()):
+                dst.copy_(src)
 
     @torch.no_grad()
     def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int) -> Generation:
@@ -184,4 +214,9 @@ class TransformersGenerator:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
 
-GENERATORS = {"transformers": TransformersGenerator}
+ENGINES = {"transformers": TransformersEngine}  # `generation.backend` -> engine class
+
+
+def build(generation_cfg, model, tokenizer, *, weights_dtype: torch.dtype | None = None) -> Engine:
+    """The rollout engine that `generation.backend` names, sampling from `model`."""
+    return ENGINES[generation_cfg.backend](model, tokenizer, weights_dtype=weights_dtype)

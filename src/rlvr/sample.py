@@ -27,7 +27,8 @@ from rlvr import models, prompts as prompt_formats, tasks
 from rlvr.progress import Bar
 from rlvr.rewards.format import is_r1_format
 from rlvr.rewards.shaping import reasoning_script_share
-from rlvr.rollout import Sampling, TransformersGenerator
+from rlvr import rollout as engines
+from rlvr.rollout import Sampling
 from rlvr.sft import chat_examples, write_jsonl
 
 
@@ -82,12 +83,12 @@ def run_sample(cfg, *, console=None) -> Path:
     device = models.pick_device(cfg.device)
     model, tokenizer = models.load(cfg.model, device=device, dtype=models.pick_dtype(cfg.dtype, device))
     model.eval()
-    generator = TransformersGenerator(model, tokenizer)
+    generator = engines.build(cfg.generation, model, tokenizer)
     task = tasks.build(cfg.task)
     examples = [task.example(i) for i in range(cfg.prompts)]
     n = cfg.samples_per_prompt
     per_batch = max(1, cfg.batch_size // n)
-    sampling = Sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    sampling = Sampling.of(cfg.generation)
     records, kept = [], []
     with Bar(console, "prompts", len(examples), every_s=10.0) as bar:
         for b in range(0, len(examples), per_batch):

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from rlvr.config import (ArithmeticTaskConfig, BaseTaskConfig, CheckpointConfig, LoraConfig, OptimConfig, PromptConfig,
-                         Strict, TaskConfig, TrainConfig, doc)
+from rlvr.config import (ArithmeticTaskConfig, BaseTaskConfig, CheckpointConfig, GenerationConfig, LoraConfig,
+                         OptimConfig, PromptConfig, Strict, TaskConfig, TrainConfig, doc)
 
 _T = TrainConfig.model_fields
 
@@ -100,8 +100,8 @@ class SampleConfig(RunFields):
     prompts: int = doc(128, "Training prompts drawn from the task (from its start).", ge=1)
     samples_per_prompt: int = doc(8, "Completions drawn per prompt (N).", ge=1)
     keep_per_prompt: int = doc(2, "At most this many accepted, distinct completions kept per prompt (K).", ge=1)
-    max_new_tokens: int = doc(128, "Completion budget; truncated completions are rejected.", ge=1)
-    temperature: float = doc(1.0, "Sampling temperature.", gt=0)
+    generation: GenerationConfig = doc(GenerationConfig(max_new_tokens=128), "The rollout engine and sampling, as "
+                                       "in `rlvr train`; completions that hit `max_new_tokens` are rejected.")
     batch_size: int = doc(64, "Completions generated together.", ge=1)
     filters: SampleFilters = SampleFilters()
     general: ChatDataConfig | None = doc(ChatDataConfig(generate="general", examples=64, eval_examples=0),
@@ -125,7 +125,8 @@ class PipelineEvalConfig(Strict):
     problems: int = doc(64, "Held-out problems.", ge=1)
     samples: int = doc(4, "Samples per problem for pass@k (0: greedy only).", ge=0)
     k: list[int] = doc([1, 4], "pass@k values.")
-    max_new_tokens: int = doc(128, "Completion budget.", ge=1)
+    generation: GenerationConfig = doc(GenerationConfig(max_new_tokens=128), "The rollout engine, completion "
+                                       "budget and the temperature of the pass@k samples (accuracy is greedy).")
     general_prompts: int = doc(32, "Held-out general prompts scored by the reward model (0: skip).", ge=0)
     reward_model: str | None = doc(None, "Stage whose reward model scores general prompts (default: the last `rm` stage).")
     batch_size: int = doc(64, "Completions generated together.", ge=1)

@@ -30,7 +30,8 @@ from rlvr import tasks
 from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
 from rlvr.models import pick_device, pick_dtype
 from rlvr.progress import Bar
-from rlvr.rollout import GENERATORS, Generation, Sampling
+from rlvr import rollout as engines
+from rlvr.rollout import Generation, Sampling
 from rlvr.tasks import Example
 
 
@@ -65,8 +66,7 @@ def rollout(generator, tokenizer, cfg, examples: list[Example], step: int) -> Ge
         prompts.render(ex.question, template=cfg.prompt.template, tokenizer=tokenizer, system_prompt=cfg.prompt.system_prompt)
         for ex in examples
     ]
-    g = cfg.generation
-    sampling = Sampling(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k)
+    sampling = Sampling.of(cfg.generation)
     return generator.generate(texts, n=cfg.grpo.samples_per_prompt, sampling=sampling, seed=step_seed(cfg.seed, step))
 
 
@@ -240,8 +240,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     model, tokenizer = policy.build(cfg, device, dtype, checkpoint=last)
     ref = policy.reference(cfg, model, device, dtype)
     optimizer, scheduler = policy.optimizer_and_schedule(cfg, model)
-    sampler = policy.rollout_model(cfg, model)
-    generator = GENERATORS[cfg.generation.backend](sampler, tokenizer)
+    generator = engines.build(cfg.generation, model, tokenizer, weights_dtype=torch.bfloat16 if cfg.bf16_autocast else None)
 
     start, data_position = 0, 0
     if last is not None:
@@ -285,7 +284,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                     advantage(batch, cfg)
                     lr = scheduler.get_last_lr()[0]
                     stats = update(model, ref, optimizer, scheduler, batch, cfg)
-                    policy.refresh(sampler, model)
+                    generator.sync(model)
                     t3 = time.perf_counter()
                     data_position += P
                     seconds = {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}
