@@ -414,3 +414,20 @@ for p in (target, target.replace(" (deleted)", "")):
 """
     r, seconds = run(any_mode, code)
     assert b"target" in r.stdout and b"swapped" not in r.stdout and seconds < BOUND
+
+
+def test_a_sandbox_that_never_starts_is_retried_within_a_bounded_time(monkeypatch):
+    """bubblewrap failing before the program exists (EAGAIN from clone) is retried, but only for
+    START_BUDGET_S: a run never takes much longer than its limit, even when the sandbox cannot start."""
+    calls = []
+
+    def never_starts(self, argv, files, stdin):
+        calls.append(time.monotonic())
+        time.sleep(0.05)
+        return sandbox_module.RunResult(1, b"", b"bwrap: Creating new namespace failed", False, 0.05, True, started=False)
+
+    monkeypatch.setattr(Sandbox, "_run_once", never_starts)
+    start = time.monotonic()
+    r = Sandbox(_limits()).run(["true"])
+    assert not r.started and len(calls) > 1
+    assert time.monotonic() - start < sandbox_module.START_BUDGET_S + 0.5

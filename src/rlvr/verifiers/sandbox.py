@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -408,7 +409,10 @@ class Sandbox:
         self.limits, self.ro_paths = limits, tuple(str(Path(p).resolve()) for p in ro_paths)
         self.isolated = bwrap_works() if use_bwrap is None else (use_bwrap and bwrap_works())
         self.allow_unisolated = allow_unisolated
-        self.mode = "bwrap" if self.isolated else "namespaces" if os.getuid() == 0 else "rlimits"
+        # bwrap; namespaces: root without bwrap (unshare+chroot); uid: root where namespaces fail too (a uid of
+        # its own per run, no view restrictions); rlimits: neither (the host's own uid). See the module doc.
+        self.mode = ("bwrap" if self.isolated else "rlimits" if os.getuid() != 0
+                     else "namespaces" if _namespaces_work() else "uid")
 
     def require_isolation(self, what: str) -> None:
         """Refuse `what` (e.g. "assert-style checks") under the fallback unless the caller opted in."""
@@ -434,7 +438,10 @@ class Sandbox:
             time.sleep(min(0.01 * 2**attempt, max(0.0, give_up - time.monotonic())))
 
     def _run_once(self, argv: list[str], files: dict[str, str], stdin: bytes) -> RunResult:
-        uid, slot = _SLOTS.acquire() if os.getuid() == 0 else (None, -1)
+        try:
+            uid, slot = _SLOTS.acquire() if os.getuid() == 0 else (None, -1)
+        except (OSError, RuntimeError) as e:  # all uids busy (zombies awaiting their reaper): retried, bounded
+            return RunResult(None, b"", f"sandbox: {e}".encode(), False, 0.0, self.isolated, started=False)
         # The fallback's mount points and folders; bubblewrap needs none (its work folder is its own tmpfs).
         base = None if self.isolated else tempfile.mkdtemp(prefix="rlvr-sandbox-")  # 0700, never in view
         to_close = []
@@ -460,12 +467,13 @@ class Sandbox:
                              preexec_fn=_child_setup(self.limits, uid, cgroups))
             else:
                 work = self._fallback_folder(base, files, uid)
+                ns = self.mode == "namespaces"
                 private_root = (lambda: _private_root(f"{base}/root", f"{base}/tmp", self.ro_paths,
-                                                      self.limits.shm_mb << 20)) if uid is not None else None
-                cmd, popen = argv, dict(cwd=None if uid is not None else work,
+                                                      self.limits.shm_mb << 20)) if ns else None
+                cmd, popen = argv, dict(cwd=None if ns else work,
                                         preexec_fn=_child_setup(self.limits, uid, cgroups, private_root))
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/sandbox" if uid is not None or self.isolated
-                   else work, "PYTHONDONTWRITEBYTECODE": "1"}
+            home = work if self.mode in ("uid", "rlimits") else "/tmp/sandbox"
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "PYTHONDONTWRITEBYTECODE": "1"}
             start = time.perf_counter()
             try:
                 proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, env=env, close_fds=True, **popen)
@@ -493,16 +501,20 @@ class Sandbox:
             if base and os.path.ismount(f"{base}/tmp"):
                 _libc.umount2(f"{base}/tmp".encode(), MNT_DETACH)  # every file the program wrote goes with it
             if base:
-                _remove_tree(base)
+                try:
+                    _remove_tree(base)
+                except OSError as e:  # not the program's doing (it cannot make root's deletes fail): say so, go on
+                    warnings.warn(f"sandbox: could not remove {base}: {e}")
             if uid is not None:
                 _cgroup_remove(uid)
                 _SLOTS.release(uid, slot)
 
     def _fallback_folder(self, base: str, files: dict[str, str], uid: int | None) -> str:
-        """The work folder without bubblewrap. As root: base/tmp is a tmpfs capped at disk_mb (it becomes the
-        program's /tmp), the work folder in it root-owned, group-writable by the run's gid and sticky, so the
-        program adds files but cannot remove or rewrite the ones given. Otherwise a plain 0700 folder."""
-        if uid is not None:
+        """The work folder without bubblewrap. With namespaces: base/tmp is a tmpfs capped at disk_mb (it becomes
+        the program's /tmp). As root, the work folder is root-owned, group-writable by the run's own gid and
+        sticky: the program adds files but cannot remove or rewrite the ones given, other runs (other gids)
+        cannot enter. Not root: a plain 0700 folder of the host's user."""
+        if self.mode == "namespaces":
             os.mkdir(f"{base}/root", 0o700)
             os.mkdir(f"{base}/tmp", 0o700)
             _mount("tmpfs", f"{base}/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={self.limits.disk_mb << 20},mode=1777")
@@ -515,10 +527,25 @@ class Sandbox:
             Path(work, name).write_text(text)
             os.chmod(f"{work}/{name}", 0o444)
         if uid is not None:
+            if self.mode == "uid":
+                os.chmod(base, 0o711)  # the run's uid passes through to work/; it cannot list base
             for dirpath, _, _ in os.walk(work):
                 os.chown(dirpath, 0, uid)
                 os.chmod(dirpath, 0o1770)
         return work
+
+
+@lru_cache(maxsize=1)
+def _namespaces_work() -> bool:
+    """Whether the no-bubblewrap namespaces mode runs here (root with CAP_SYS_ADMIN, mount and chroot)."""
+    probe = Sandbox.__new__(Sandbox)
+    probe.limits, probe.ro_paths, probe.isolated, probe.allow_unisolated = Limits(wall_s=10), (), False, False
+    probe.mode = "namespaces"
+    try:
+        r = probe.run(["/bin/true"])
+    except OSError:
+        return False
+    return r.started and r.returncode == 0
 
 
 def _end(proc: subprocess.Popen, uid: int | None) -> None:
