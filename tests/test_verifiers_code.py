@@ -359,3 +359,18 @@ def test_ints_past_the_digit_limit_are_judged(verifier):
         sys.set_int_max_str_digits(previous)
     assert verifier.verify("print(2 ** int(input()))", stdio).reward == 1.0
     assert verifier.verify("def f(n):\n    return 2 ** n", literal).reward == 1.0
+
+
+STEAL_SPEC = ("import glob, os, re\ndef f():\n    found = []\n"
+              "    for path in ['spec.json', *glob.glob('/proc/*/fd/*'), *glob.glob('/proc/*/environ'), *glob.glob('/proc/*/cmdline')]:\n"
+              "        try:\n            with open(path, 'rb') as fh:\n                found += re.findall(rb'SECRET-[0-9a-f]+', fh.read(1 << 20))\n"
+              "        except OSError:\n            pass\n    return found[0].decode() if found else ''\n")
+
+
+@pytest.mark.parametrize("isolated", [True, False], ids=["bubblewrap", "fallback"])
+def test_candidate_cannot_read_the_checkers_spec(verifier, fallback, isolated):
+    """The spec reaches the checker on stdin, which only the non-dumpable checker holds."""
+    tests = {"entry_point": "f", "test_code": "def check(candidate):\n    for want in ['SECRET-5eb1c0de']:\n"
+                                              "        assert candidate() == want\n"}
+    r = (verifier if isolated else fallback).verify(STEAL_SPEC, tests)
+    assert r.mode == "assert-in-sandbox" and r.reward == 0.0 and "raised" not in r.reason, r.reason
