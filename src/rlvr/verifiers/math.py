@@ -216,7 +216,9 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
     if gs is None and ps is not None and exact(gold) is not None:
         return False, "list where a scalar is expected"
     if gs is not None:
-        if ps is None or ps[0] != gs[0] and {ps[0], gs[0]} not in ({"tuple", "list"}, {"set", "list"}):
+        if ps is None:  # a number is not a structure; a formula may still evaluate to one (a matrix sum)
+            return (False if exact(pred) is not None else None), gs[0]
+        if ps[0] != gs[0] and {ps[0], gs[0]} not in ({"tuple", "list"}, {"set", "list"}):
             return False, gs[0]
         if len(ps[3]) != len(gs[3]) or (gs[0] == "tuple" and (ps[1], ps[2]) != (gs[1], gs[2])):
             return False, gs[0]
@@ -314,7 +316,38 @@ def _install_constant_equal() -> None:
         verdict = constant_equal(a, b)
         return symbolic(a, b) if verdict is None else verdict
 
-    grader.sympy_numeric_eq, grader.sympy_symbolic_eq, grader._rlvr_constant_equal = numeric_eq, symbolic_eq, True
+    relational = grader.sympy_compare_relational
+
+    def compare_relational(gold, pred, float_rounding, numeric_precision):
+        verdict = proportional_relations(gold, pred)
+        return relational(gold, pred, float_rounding, numeric_precision) if verdict is None else verdict
+
+    grader.sympy_numeric_eq, grader.sympy_symbolic_eq = numeric_eq, symbolic_eq
+    grader.sympy_compare_relational, grader._rlvr_constant_equal = compare_relational, True
+
+
+def proportional_relations(gold, pred) -> bool | None:
+    """True when pred is gold times a constant (x^2/16 + y^2/12 = 1/4 against x^2/4 + y^2/3 = 1): a nonzero one
+    for equations, a positive one for the same inequality, a negative one for the flipped one. math-verify
+    otherwise solves both for every symbol, which takes seconds. None: not shown, its own checks decide."""
+    import sympy
+    from math_verify import grader
+
+    if not (isinstance(gold, sympy.core.relational.Relational) and isinstance(pred, sympy.core.relational.Relational)):
+        return None
+    try:
+        ratio = sympy.cancel((gold.lhs - gold.rhs) / (pred.lhs - pred.rhs))
+    except (TypeError, ValueError, ArithmeticError, sympy.PolynomialError):
+        return None
+    if ratio.free_symbols or not ratio.is_number or ratio.is_zero or ratio.is_real is not True:
+        return None
+    if isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq):
+        return True
+    if type(gold) is type(pred) and ratio.is_positive:
+        return True
+    if grader.INVERSE_RELATIONS.get(type(gold)) is type(pred) and ratio.is_negative:
+        return True
+    return None
 
 
 def sympy_number():
@@ -399,6 +432,9 @@ class MathVerifier:
             gold = extract_gold(str(answer))
             if pred is None:
                 results.append(MathResult(0.0, None, gold, "none", reason, time.perf_counter() - start))
+                continue
+            if pred == gold:  # the common case (`#### 18` against 18) needs nothing else
+                results.append(MathResult(1.0, pred, gold, "string", "", time.perf_counter() - start))
                 continue
             refused = suspicious(pred, gold)
             if refused:
