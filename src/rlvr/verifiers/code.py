@@ -181,8 +181,7 @@ def _convert_assert(test: ast.expr, name: str):
         return None if args is None else {"args": args, "compare": "falsy"}
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         op, left, right = test.ops[0], test.left, test.comparators[0]
-        if isinstance(op, ast.Is) and isinstance(right, ast.Constant) and right.value in (True, False, None) \
-                and type(right.value) in (bool, type(None)):
+        if isinstance(op, ast.Is) and isinstance(right, ast.Constant) and type(right.value) in (bool, type(None)):
             args = call_args(left)
             return None if args is None else {"args": args, "expected": right.value, "compare": "is"}
         if isinstance(op, ast.Eq):  # between built-ins `==` is symmetric: the literal may be on either side
@@ -198,11 +197,11 @@ def convert_asserts(test_code: str, entry_point: str) -> list[dict] | None:
     """A check that keeps exactly its Python semantics as call tests -> those tests, else None.
 
     `def check(candidate): assert candidate(1, 2) == 3` -> [{"args": [1, 2], "expected": 3}], compared
-    with Python's `==` (`same_value`); other kinds carry "compare": "truthy", "falsy" or "is". Convertible statements: docstrings, `pass`, and `assert` of `candidate(<literals>) ==
-    <literal>` (either side), `candidate(...)`, `not candidate(...)`, `candidate(...) is True/False/None`,
-    or a true literal; an assert's message is ignored (Python evaluates it only when the assert fails,
-    and then the check fails whatever it says). Arguments must be plain data (they are sent in as they
-    are: tuples stay tuples); the expected value is compared outside with Python's `==` (`same_value`).
+    outside with Python's `==` (`same_value`); other kinds carry "compare": "truthy", "falsy" or "is".
+    Convertible statements: docstrings, `pass`, and `assert` of `candidate(<literals>) == <literal>`
+    (either side), `candidate(...)`, `not candidate(...)`, `candidate(...) is True/False/None`, or a true
+    literal; an assert's message is ignored (Python evaluates it only when the assert fails, and then the
+    check fails whatever it says). Arguments must be plain data (sent in as they are: tuples stay tuples).
     Module level may hold only docstrings, literal assignments (HumanEval's METADATA) and that one
     `check(candidate)`; anything else (tolerances such as `abs(x - y) < 1e-6` or `math.isclose`, loops,
     helpers, imports) is left to run under Python itself in the sandbox."""
