@@ -9,10 +9,11 @@ read the tests, the command line, the environment and other runs' files.
 Every run, in every mode:
   - runs under a uid of its own when the host is root: a free uid from UID_BASE.. (flock'd slots, shared with
     other host processes), never one with a live or zombie process. Runs cannot signal, read or starve each
-    other (RLIMIT_NPROC counts per uid), and after the run every process of that uid is SIGKILLed (found by
-    real uid in /proc, so setsid/double-fork daemons die too);
-  - a memory+pids cgroup when cgroup v1/v2 controllers are writable (root): one cap on everything the run
+    other (RLIMIT_NPROC counts per uid);
+  - a memory+pids cgroup when the cgroup v1 controllers are writable (root): one cap on everything the run
     holds in RAM together (all processes, tmpfs files, memfd, SysV shm, pipes), on top of the rlimits;
+  - after the run every process of the run is SIGKILLed: the cgroup's members (a process cannot leave a
+    root-owned cgroup), else every process whose real uid is the run's; setsid/double-fork daemons die too;
   - rlimits: CPU seconds, address space, processes, open files, file size, no core dumps;
   - stdin/stdout/stderr are unnamed host files (no path the program or anyone could swap for a fifo or a
     symlink), read back through the host's own descriptors, at most `output_bytes`;
@@ -32,10 +33,12 @@ Without bubblewrap, as root (`mode == "namespaces"`), the same is rebuilt with u
 mount, IPC, UTS and network namespaces, a new root holding SYSTEM_PATHS read-only and nosuid, a private /proc
 showing the run's own processes only (hidepid), a minimal read-only /dev, /dev/shm and /tmp as size-capped
 tmpfs (the /tmp tmpfs is unmounted after the run). Missing against bwrap: a PID namespace (the sweep by uid
-replaces it). Without bubblewrap and not root (`mode == "rlimits"`), the program runs as the host's own user:
-only the rlimits, a private 0700 work folder (removed without following links), the cleared environment
-and the wall clock apply; it can read and signal whatever the host user can. Checks that are unsafe there
-call `require_isolation`.
+replaces it). As root where mounts fail too (`mode == "uid"`): the per-run uid, cgroup and sweep, a work
+folder other runs cannot enter, but the host's world-readable files, network and /tmp are within reach.
+Without bubblewrap and not root (`mode == "rlimits"`), the program runs as the host's own user: only the
+rlimits, a private 0700 work folder (removed without following links), the cleared environment and the
+wall clock apply; it can read and signal whatever the host user can. Checks that are unsafe under a
+fallback call `require_isolation`.
 """
 
 from __future__ import annotations
@@ -372,6 +375,13 @@ def _private_root(root: str, tmp: str, ro_paths: tuple[str, ...], shm_bytes: int
 def _child_setup(limits: Limits, uid: int | None, cgroups: list[str], private_root=None):
     def apply() -> None:
         os.setsid()  # its own process group, so the parent can kill everything it started
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                # The host's OOM victim of choice. Written with CAP_SYS_RESOURCE this is also the floor the
+                # program cannot go below (without it, the floor stays what the host inherited).
+                f.write("1000")
+        except OSError:
+            pass
         for procs in cgroups:
             with open(procs, "w") as f:
                 f.write(str(os.getpid()))
