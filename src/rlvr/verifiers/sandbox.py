@@ -266,7 +266,8 @@ _SLOTS = _UidSlots()
 # --------------------------------------------------------------------------------------------- cgroups
 
 def _cgroup_dirs(uid: int) -> list[str]:
-    """This process's memory and pids cgroups (v1 hierarchies, or the v2 one) with a child for `uid`."""
+    """This process's memory and pids cgroups (cgroup v1 hierarchies) with a child for `uid`. A v2-only host
+    has none: its controllers can only be delegated to leaf groups, which a library cannot arrange."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
@@ -303,9 +304,15 @@ def _cgroup_setup(uid: int, limits: Limits) -> list[str]:
         try:
             os.makedirs(d, exist_ok=True)
             if "/memory/" in d:
-                Path(d, "memory.limit_in_bytes").write_text(str(ram))
-                if os.path.exists(f"{d}/memory.memsw.limit_in_bytes"):
-                    Path(d, "memory.memsw.limit_in_bytes").write_text(str(ram))
+                # memory+swap may never be set below memory: the order depends on whether the cap grows
+                names = ["memory.limit_in_bytes"] + (["memory.memsw.limit_in_bytes"]
+                                                     if os.path.exists(f"{d}/memory.memsw.limit_in_bytes") else [])
+                try:
+                    for name in names:
+                        Path(d, name).write_text(str(ram))
+                except OSError:
+                    for name in reversed(names):
+                        Path(d, name).write_text(str(ram))
             else:
                 Path(d, "pids.max").write_text(str(limits.processes + 1))  # + bubblewrap's own process
             joined.append(f"{d}/cgroup.procs")
@@ -345,11 +352,11 @@ def _private_root(root: str, tmp: str, ro_paths: tuple[str, ...], shm_bytes: int
         raise OSError(ctypes.get_errno(), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-    for path in SYSTEM_PATHS + ro_paths:
+    for path in SYSTEM_PATHS + tuple(sorted(ro_paths)):  # a folder before any folder inside it
         if os.path.islink(path):
             os.symlink(os.readlink(path), root + path)
         elif os.path.isdir(path):
-            os.makedirs(root + path)
+            os.makedirs(root + path, exist_ok=True)
             _mount(path, root + path, None, MS_BIND | MS_REC)
             _mount(None, root + path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.mkdir(root + "/tmp")
@@ -476,7 +483,11 @@ class Sandbox:
                 popen = dict(pass_fds=(*fds.values(), status_w), cwd="/",
                              preexec_fn=_child_setup(self.limits, uid, cgroups))
             else:
-                work = self._fallback_folder(base, files, uid)
+                try:
+                    work = self._fallback_folder(base, files, uid)
+                except OSError as e:  # the host's state (a mount refused), not the sample's: no run, no raise
+                    return RunResult(None, b"", f"sandbox: could not prepare the work folder: {e}".encode(), False,
+                                     0.0, False, started=False)
                 ns = self.mode == "namespaces"
                 private_root = (lambda: _private_root(f"{base}/root", f"{base}/tmp", self.ro_paths,
                                                       self.limits.shm_mb << 20)) if ns else None
