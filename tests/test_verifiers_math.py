@@ -180,6 +180,7 @@ def test_outside_cases_no_false_positive_and_recall_above_math_verify(verifier):
     ("\\boxed{5 \\ge x}", "x \\le 5", 1.0), ("\\boxed{5 \\le x}", "x \\le 5", 0.0),
     ("\\boxed{y=-\\frac{1}{2}x+\\frac{3}{4}}", "2x+4y-3=0", 1.0), ("\\boxed{(p,q)=(3,2)}", "(3,2)", 1.0),
     ("\\boxed{f(x)=1}", "1", 1.0), ("\\boxed{x \\in [-2,7]}", "-2 \\le x \\le 7", 1.0),
+    ("\\boxed{x < 3}", "(-\\infty, 3)", 1.0), ("\\boxed{x = 1, y = 2}", "(1, 2)", 1.0), ("\\boxed{5 \\mathrm{~cm}}", "5", 1.0),
     # golds written with delimiters or in prose
     ("\\boxed{(0,1)}", "$D = (0, 1)$", 1.0), ("\\boxed{14916}", "The final answer is $14{,}916$.", 1.0),
     ("\\boxed{5}", "\\(5\\)", 1.0), ("\\boxed{1,2}", "$\\boxed{1}\\boxed{2}$", 1.0),

@@ -89,7 +89,7 @@ def extract_gold(answer: str) -> str:
 
 
 _UNIT_TEXT = re.compile(r"(?<=\S)\s*(?:\\,|\\;|\\ |~)?\s*\\(?:text|mbox|textnormal|textrm|mathrm)\s*"
-                        r"\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
+                        r"\{[\s~]*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 
 
 def drop_unit(s: str) -> str:
@@ -220,7 +220,8 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
             return (False if exact(pred) is not None else None), gs[0]
         if ps[0] != gs[0] and {ps[0], gs[0]} not in ({"tuple", "list"}, {"set", "list"}):
             return False, gs[0]
-        if len(ps[3]) != len(gs[3]) or (gs[0] == "tuple" and (ps[1], ps[2]) != (gs[1], gs[2])):
+        bare_pair = ps[0] == "list" and gs[1:3] == ("(", ")")  # `x = 1, y = 2` for the point (1, 2)
+        if len(ps[3]) != len(gs[3]) or (gs[0] == "tuple" and not bare_pair and (ps[1], ps[2]) != (gs[1], gs[2])):
             return False, gs[0]
         if gs[0] == "set" or (top and gs[0] == ps[0] == "list"):  # a bare list of solutions is unordered
             verdicts = [any(quick_compare(p, g, False)[0] for p in ps[3]) for g in gs[3]]
@@ -381,7 +382,8 @@ def symbolic_equal(job: tuple[str, str, float]) -> bool:
     g, p = _parse(gold, trusted=True), _parse(drop_unit(pred), trusted=False)
     if not g or not p:
         raise ValueError(f"could not parse the {'gold answer' if not g else 'answer'}")
-    return bool(verify(g, p, float_rounding=6, timeout_seconds=None))
+    # allow_set_relation_comp: `x < 3` answers the gold `(-\\infty, 3)` (the other way round works by default)
+    return bool(verify(g, p, float_rounding=6, timeout_seconds=None, allow_set_relation_comp=True))
 
 
 def check_case(completion, answer) -> None:
