@@ -116,9 +116,9 @@ ATTACKS = {
     "global flags left off for the check": lambda st: (
         "Proof. Abort.\nGlobal Unset Guard Checking.\nGlobal Set Printing All.\n"
         f"Fixpoint loop (n : nat) : False := loop n.\n{st}\nProof. destruct (loop 0). Qed."),
-    "stdlib axiom (classical logic)": lambda st: (
-        f"From Coq Require Import Classical.\n{st}\nProof. destruct (classic True); [|tauto].\n"
-        "Abort.\n" f"{st}\nProof. destruct (classic True) as [_|n]; [|destruct (n I)]. Admitted."),
+    "stdlib axiom (classical logic) in an honest proof": lambda st: (  # the proof term uses `classic`, nothing else
+        f"From Coq Require Import Classical.\n{st}\nProof. destruct (classic True) as [_|n]; [|destruct (n I)].\n"
+        + dict(HONEST)[st].removeprefix("Proof.")),
     "writes files named like the check's, then admits": lambda st: (
         "Print Universes \"Check.vo\".\nPrint Universes \"../Candidate.vo\".\nRedirect \"Check\" Print nat.\n"
         "Require Extraction.\nExtraction \"RlvrCand\" nat.\n" f"{st}\nProof. Admitted."),
@@ -140,6 +140,8 @@ def test_issue8_attacks_score_zero(verifier, attack, statement):
     assert r.reward == 0.0, (attack, r)
     if attack in OLD_ACCEPTED:  # it compiled: what stopped it is the check
         assert r.accepted and not r.closed, r
+    if attack.startswith("stdlib axiom"):
+        assert r.accepted and r.same_statement and "classic" in r.message, r
 
 
 # Honest whole files. The old script extraction mangled the first four (it cut from the first "Proof" on, dropping
