@@ -89,7 +89,7 @@ def test_missing_embedded_model_names_the_install_command(monkeypatch, tmp_path)
     ("GRPOConfig", "kl_estimator", "rlvr.algos:KL_ESTIMATORS"),
     ("GRPOConfig", "loss_aggregation", "rlvr.algos:AGGREGATIONS"),
     ("GenerationConfig", "backend", "rlvr.rollout:ENGINES"),
-    ("StageSpec", "kind", "rlvr.stage_config:STAGE_CONFIGS"),
+    ("StageSpec", "kind", "rlvr.pipeline:STAGE_KINDS"),
 ])
 def test_each_literal_choice_names_exactly_the_entries_of_its_table(model, field, table):
     """A config field's Literal and the table it selects from are one list: adding an entry to one and not

@@ -55,10 +55,9 @@ def names_expected(completion: str, expected: str) -> bool:
 
 
 def compare(p, stages, root: Path, console) -> dict:
-    from rlvr.pipeline import POLICY_KINDS
 
-    rows = [("base", p.model)] + [(s.folder.name, str(s.output)) for s in stages if s.kind in POLICY_KINDS]
-    rms = [s for s in stages if s.kind == "rm" and p.eval.reward_model in (None, s.name)]
+    rows = [("base", p.model)] + [(s.folder.name, str(s.output)) for s in stages if s.makes == "policy"]
+    rms = [s for s in stages if s.makes == "reward_model" and p.eval.reward_model in (None, s.name)]
 
     @functools.cache
     def reward_model():
@@ -76,7 +75,7 @@ def compare(p, stages, root: Path, console) -> dict:
         results[label] = evaluate_model(spec, p, reward_model if rms else None, console)
         cached.write_text(json.dumps(results[label], indent=2) + "\n")
     table = markdown(results, p.eval.k if p.eval.samples else [])
-    data = {s.folder.name: recheck(s) for s in stages if s.kind == "sample"}
+    data = {s.folder.name: recheck(s) for s in stages if s.makes == "dataset"}
     if data:
         table += "\n" + data_markdown(data)
     (root / "comparison.md").write_text(table)

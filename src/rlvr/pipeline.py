@@ -24,13 +24,73 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Literal
 
 from rlvr import config as config_mod
-from rlvr.stage_config import STAGE_CONFIGS, PipelineConfig
+from rlvr.config import TrainConfig
+from rlvr.stage_config import PipelineConfig, RMConfig, SampleConfig, SFTConfig
 
 PRESETS = Path(__file__).parent / "presets" / "pipelines"
 INPUTS = "inputs.json"  # a stage's resolved config and its upstream `done` markers, written when it starts
-POLICY_KINDS = ("sft", "grpo")
+
+
+# ------------------------------------------------------------------------------------------ stage kinds
+
+
+def _check_rewards(cfg) -> None:
+    from rlvr import rewards
+
+    for r in cfg.rewards:  # a misspelt reward fails at planning, before stage 1 runs
+        try:
+            rewards.check_spec(r)
+        except rewards.RewardError as e:
+            raise config_mod.ConfigError(str(e)) from None
+
+
+def _run_grpo(cfg, folder: Path, console) -> None:
+    from rlvr.trainer import train
+
+    train(cfg, resume=folder, console=console)  # with no checkpoint in the folder yet, this starts from scratch
+
+
+def _run_sft(cfg, folder: Path, console) -> None:
+    from rlvr.sft import train_sft
+
+    train_sft(cfg, resume=folder, console=console)
+
+
+def _run_rm(cfg, folder: Path, console) -> None:
+    from rlvr.rm import train_rm
+
+    train_rm(cfg, resume=folder, console=console)
+
+
+def _run_sample(cfg, folder: Path, console) -> None:
+    from rlvr.sample import run_sample
+
+    for p in folder.iterdir():  # sampling has no checkpoints: an interrupted one starts over
+        if p.name != INPUTS:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    run_sample(cfg, resume=folder, console=console)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    config: type  # the stage command's typed config
+    run: Callable  # (cfg, folder, console): runs or resumes the stage in its folder
+    output: Callable[[Path, object], Path]  # (folder, cfg) -> what the stage hands on
+    makes: Literal["policy", "dataset", "reward_model"]  # a policy is a model later stages and the comparison use
+    check: Callable | None = None  # checks beyond the config's own validation, run at planning (ConfigError)
+
+
+# Every stage kind, declared once: adding one is a runner and an entry here (StageSpec.kind lists the names).
+STAGE_KINDS: dict[str, StageKind] = {
+    "sft": StageKind(SFTConfig, _run_sft, lambda folder, cfg: folder / "model", "policy"),
+    "grpo": StageKind(TrainConfig, _run_grpo, lambda folder, cfg: folder / "checkpoints" / f"step-{cfg.steps:06d}",
+                      "policy", _check_rewards),
+    "sample": StageKind(SampleConfig, _run_sample, lambda folder, cfg: folder / "dataset.jsonl", "dataset"),
+    "rm": StageKind(RMConfig, _run_rm, lambda folder, cfg: folder / "model", "reward_model"),
+}
 
 
 @dataclass
@@ -42,6 +102,10 @@ class Stage:
     cfg: object  # the stage command's typed config
     output: Path  # what the stage hands on
     deps: tuple[str, ...] = ()  # the earlier stages whose outputs it reads
+
+    @property
+    def makes(self) -> str:
+        return STAGE_KINDS[self.kind].makes
 
 
 def preset_names() -> list[str]:
@@ -74,14 +138,6 @@ def load(*, preset: str | None = None, file: str | None = None, overrides=()) ->
     return config_mod.validate(PipelineConfig, data)
 
 
-def output_of(kind: str, folder: Path, cfg) -> Path:
-    if kind == "grpo":
-        return folder / "checkpoints" / f"step-{cfg.steps:06d}"
-    if kind == "sample":
-        return folder / "dataset.jsonl"
-    return folder / "model"
-
-
 def _substitute(value, outputs: dict[str, Path], where: str, used: set[str]):
     if isinstance(value, dict):
         return {k: _substitute(v, outputs, f"{where}.{k}", used) for k, v in value.items()}
@@ -110,22 +166,17 @@ def plan(p: PipelineConfig) -> list[Stage]:
         deps |= {source} - {None}
         defaults = {"model": start, "seed": p.seed, "device": p.device, "dtype": p.dtype, "threads": p.threads}
         data = {**defaults, **data, "output_dir": str(root), "name": folder_name}
+        kind = STAGE_KINDS[spec.kind]
         try:
-            cfg = config_mod.validate(STAGE_CONFIGS[spec.kind], data)
+            cfg = config_mod.validate(kind.config, data)
+            if kind.check is not None:
+                kind.check(cfg)
         except config_mod.ConfigError as e:
             raise config_mod.ConfigError(f"stage {spec.name!r} ({spec.kind}): {e}") from None
-        if spec.kind == "grpo":
-            from rlvr import rewards
-
-            for r in cfg.rewards:
-                try:
-                    rewards.check_spec(r)
-                except rewards.RewardError as e:
-                    raise config_mod.ConfigError(f"stage {spec.name!r} (grpo): {e}") from None
-        out = output_of(spec.kind, root / folder_name, cfg)
+        out = kind.output(root / folder_name, cfg)
         stages.append(Stage(i, spec.name, spec.kind, root / folder_name, cfg, out, tuple(sorted(deps))))
         outputs[spec.name] = out
-        if spec.kind in POLICY_KINDS:
+        if kind.makes == "policy":
             last_policy = spec.name
     return stages
 
@@ -138,23 +189,7 @@ def _read_json(path: Path):
 
 
 def run_stage(stage: Stage, console) -> None:
-    from rlvr.rm import train_rm
-    from rlvr.sample import run_sample
-    from rlvr.sft import train_sft
-    from rlvr.trainer import train
-
-    resume = stage.folder  # with no checkpoint in it yet, resuming starts from scratch
-    if stage.kind == "grpo":
-        train(stage.cfg, resume=resume, console=console)
-    elif stage.kind == "sft":
-        train_sft(stage.cfg, resume=resume, console=console)
-    elif stage.kind == "rm":
-        train_rm(stage.cfg, resume=resume, console=console)
-    else:  # sampling has no checkpoints: an interrupted one starts over
-        for p in stage.folder.iterdir():
-            if p.name != INPUTS:
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-        run_sample(stage.cfg, console=console)
+    STAGE_KINDS[stage.kind].run(stage.cfg, stage.folder, console)
     if not stage.output.exists():
         raise RuntimeError(f"stage {stage.name!r} finished without writing {stage.output}")
 

@@ -73,7 +73,7 @@ def pair_loss(model, pairs: list[dict], pad_id: int) -> tuple[torch.Tensor, dict
 
 def train_rm(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Train a reward model; return its folder."""
-    console, run, finished, last = supervised.open_run(cfg, resume=resume, default_name="rm", console=console)
+    console, run, finished, last = supervised.open_run(cfg, resume=resume, command="rm", console=console)
     if finished is not None:
         return finished
     d = cfg.data

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from rlvr import models, prompts as prompt_formats, tasks
+from rlvr import models, prompts as prompt_formats, runs, tasks
 from rlvr.progress import Bar
 from rlvr.rewards.format import is_r1_format
 from rlvr.rewards.shaping import reasoning_script_share
@@ -65,20 +65,14 @@ def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def run_sample(cfg, *, console=None) -> Path:
+def run_sample(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Write the rejection-sampled dataset; return the path of `dataset.jsonl`."""
     from rich.console import Console
 
     console = console or Console(stderr=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run = Path(cfg.output_dir) / (cfg.name or "sample")
-    if (run / "dataset.jsonl").exists():
-        raise FileExistsError(f"{run} already holds a sampled dataset; pick another name")
-    run.mkdir(parents=True, exist_ok=True)
-    from rlvr import config as config_mod
-
-    (run / "config.yaml").write_text(config_mod.dump(cfg))
+    # Sampling keeps no checkpoints: `resume` (the pipeline's own, emptied stage folder) just lets it write there.
+    path = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or "sample")
+    run = runs.open_run(cfg, path=path, resume=bool(resume), command="sample", resumable=False).path
     start = time.perf_counter()
     device = models.pick_device(cfg.device)
     model, tokenizer = models.load(cfg.model, device=device, dtype=models.pick_dtype(cfg.dtype, device))

@@ -131,7 +131,7 @@ def labelled(items: list[dict]) -> float:
 
 def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Run SFT; return the final model folder."""
-    console, run, finished, last = supervised.open_run(cfg, resume=resume, default_name="sft", console=console)
+    console, run, finished, last = supervised.open_run(cfg, resume=resume, command="sft", console=console)
     if finished is not None:
         return finished
     examples = chat_examples(cfg.data, cfg.seed)

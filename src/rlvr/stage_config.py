@@ -152,5 +152,3 @@ class PipelineConfig(RunFields):
             raise ValueError(f"eval.reward_model {rm!r} is not the name of an `rm` stage")
         return self
 
-
-STAGE_CONFIGS = {"sft": SFTConfig, "grpo": TrainConfig, "sample": SampleConfig, "rm": RMConfig}

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import torch
 
-from rlvr import checkpoint, config as config_mod, policy
+from rlvr import checkpoint, policy, runs
 from rlvr.metrics import Loggers, truncate_jsonl
 from rlvr.progress import Bar
 
@@ -52,29 +52,18 @@ def measure(model, items: list, objective: Objective, micro_batch: int, *, backw
     return {key: v / units for key, v in sums.items()}
 
 
-def open_run(cfg, *, resume, default_name: str, console):
-    """(console, run folder, finished model or None, checkpoint to resume from or None). A resumed run that
-    already finished hands back its model; a new run refuses a folder that holds another run."""
+def open_run(cfg, *, resume, command: str, console):
+    """(console, run folder, finished model or None, checkpoint to resume from or None) for `rlvr sft|rm`."""
     from rich.console import Console
 
-    console = console or Console(stderr=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or default_name)
-    if resume and (run / FINAL / "config.json").exists():
-        return console, run, run / FINAL, None
-    if not resume and run.exists() and any(run.iterdir()):
-        raise FileExistsError(f"{run} already holds a run; resume it with --resume {run} or pick another name")
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(config_mod.dump(cfg))
-    return console, run, None, checkpoint.latest(run / "checkpoints") if resume else None
+    opened = runs.open_run(cfg, path=Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or command),
+                           resume=bool(resume), command=command, finished=FINAL)
+    return console or Console(stderr=True), opened.path, opened.finished, opened.last
 
 
 def fit(cfg, run: Path, model, tokenizer, train: list, held: list, objective: Objective, *, last: Path | None,
         console) -> Path:
     """Train on `train` (already tokenized items), evaluate on `held`, return the final model folder."""
-    from rlvr.trainer import _StopRequest
-
     per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = cfg.epochs * per_epoch
     optimizer, scheduler = policy.optimizer_and_schedule(cfg, model, steps=total)
@@ -99,7 +88,7 @@ def fit(cfg, run: Path, model, tokenizer, train: list, held: list, objective: Ob
         log.log_eval(step, result)
         console.print(f"eval at step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in result.items()))
 
-    stop = _StopRequest()
+    stop = runs.StopRequest()
     try:
         with stop:
             if start == 0:

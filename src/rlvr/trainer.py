@@ -14,8 +14,6 @@ Everything random in a step is seeded from (seed, step), so a resumed run replay
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import torch
 from torch import Tensor
 
 from rlvr import algos, checkpoint, config as config_mod, evaluate as evaluation, policy, prompts, rewards as rewards_mod
-from rlvr import tasks
+from rlvr import runs, tasks
 from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
 from rlvr.models import pick_device, pick_dtype
 from rlvr.progress import Bar
@@ -217,13 +215,6 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run = Path(resume) if resume else run_dir_for(cfg)
-    ckpt_dir = run / "checkpoints"
-    last = checkpoint.latest(ckpt_dir) if resume else None
-    if not resume and run.exists() and any(run.iterdir()):
-        raise FileExistsError(f"{run} already holds a run; resume it with `rlvr train --resume {run}` or pick another name")
     # Everything that can fail on a bad config (the task, every reward) is built before the run folder is
     # written, so a typo leaves nothing behind that a corrected retry would collide with.
     task = tasks.build(cfg.task)
@@ -231,8 +222,9 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         reward_fns = [rewards_mod.Reward(getattr(f, "__name__", f"reward_{i}"), f) for i, f in enumerate(reward_funcs)]
     else:
         reward_fns = [rewards_mod.resolve(spec, task) for spec in cfg.rewards]
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(config_mod.dump(cfg))
+    opened = runs.open_run(cfg, path=Path(resume) if resume else run_dir_for(cfg), resume=bool(resume), command="train")
+    run, last = opened.path, opened.last
+    ckpt_dir = run / "checkpoints"
 
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.dtype, device)
@@ -268,7 +260,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         return result
 
     evals: dict[int, dict] = {}
-    stop = _StopRequest()
+    stop = runs.StopRequest()
     try:
         with stop:
             if start == 0 and cfg.eval.at_start:
@@ -309,40 +301,6 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     finally:
         log.close()
     return run
-
-
-class _StopRequest:
-    """First Ctrl-C (or SIGTERM): finish the current step, save a checkpoint, stop. Second: abort at once.
-
-    Stopping only at step boundaries means a checkpoint never holds a half-applied optimizer step."""
-
-    def __init__(self):
-        self.requested, self.previous = False, {}
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        # Only a raw write here: the handler can run in the middle of any Python code, an import included,
-        # and printing through rich from there can re-enter a half-initialised module.
-        os.write(2, b"\nstopping after this step to save a checkpoint (Ctrl-C again to abort without saving)\n")
-
-    def __enter__(self):
-        if _main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        return False
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _step_info(m: dict) -> str:
