@@ -224,7 +224,12 @@ def test_nested_radicals_compare_fast(verifier):
     ("\\boxed{\\sqrt{2}+10^{-100}}", "\\sqrt{2}", "not equal"),  # math-verify's 15-digit chop calls it equal
     ("\\boxed{\\frac{1}{2006!}+\\sqrt{2}}", "\\frac{1}{2004!}+\\sqrt{2}", "not equal"),  # likewise
     ("\\boxed{\\sqrt{2}\\cdot(\\sqrt{2}+10^{-300})}", "2", "not equal"),  # below evalf's reach: literal too small
-    ("\\boxed{\\text{not } 5}", "5", "not equal"),
+    ("\\boxed{\\text{not } 5}", "5", "words in the answer: 'not'"),
+    ("\\boxed{3 \\text{ (not } 4)}", "4", "words in the answer: '(not'"),  # math-verify reads it as 4
+    ("\\boxed{2\\mathrm{i}}", "2", "words in the answer: 'i'"),  # a one-letter \\text is no unit
+    ("\\boxed{2 \\text{ x}}", "2", "words in the answer: 'x'"),
+    ("\\boxed{5 \\text{ m}}", "5 \\text{ cm}", "different unit"),
+    ("\\boxed{3 \\vee 4}", "4", "hedged with 'or'"),
     ("\\boxed{5 \\text{ or maybe } 6}", "5", "hedged with 'or'"),
     ("\\boxed{x \\in \\{5, 6\\}}", "5", "not equal"),  # a set where a number is expected
     ("<answer>5</answer> on second thought <answer>6</answer>", "5", "not equal"),  # the last answer counts

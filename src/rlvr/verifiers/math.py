@@ -33,7 +33,8 @@ from rlvr.rewards.math_answer import (UNITS, bare_formula, braced_content, check
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
-_OR = re.compile(r"\s(?:or|and/or)\s|\\(?:lor|text\{\s*or\s*\})", re.IGNORECASE)
+_AND = re.compile(r"\s(?:and)\s|\\text\{\s*and\s*\}", re.IGNORECASE)  # "3 and 4" lists solutions too
+_OR = re.compile(r"\s(?:or|and/or)\s|\\(?:lor|vee|text\{\s*or\s*\})", re.IGNORECASE)
 
 
 @dataclass
@@ -89,14 +90,38 @@ def extract_gold(answer: str) -> str:
 
 
 _UNIT_TEXT = re.compile(r"(?<=\S)\s*(?:\\,|\\;|\\ |~)?\s*\\(?:text|mbox|textnormal|textrm|mathrm)\s*"
-                        r"\{[\s~]*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
+                        r"\{[\s~]*([A-Za-z][A-Za-z .]*)\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
+_BARE_UNIT = re.compile(r"(.*?\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", flags=re.DOTALL)
+# Text left in an answer after its unit: words that a parser would drop or misread (`3 \\text{ (not } 4)`).
+_WORDS = re.compile(r"\\(?:text\w*|mbox|mathrm|mathit|mathbf)\s*\{([^{}]*[A-Za-z][^{}]*)\}")
+
+
+def _is_unit(words: str) -> bool:
+    # A unit in \\text{…} is words of two letters or more, or one of UNITS: `\\text{ m}` yes, `\\text{i}` no.
+    return all(len(w) > 1 or w in UNITS for w in words.replace(".", " ").split())
+
+
+def split_unit(s: str) -> tuple[str, str]:
+    """(value, unit): `15\\mbox{ cm}^2` -> (`15`, `cm`), `10 m` -> (`10`, `m`); `10m`, `2x`, `2\\text{i}` keep
+    their letters (a glued letter, or a single letter that is not a unit, is a variable)."""
+    s = s.strip()
+    m = _UNIT_TEXT.search(s)
+    if m and _is_unit(m.group(1)):
+        return s[: m.start()].strip(), m.group(1).strip()
+    m = _BARE_UNIT.fullmatch(s)
+    if m and m.group(2) in UNITS and not m.group(1).endswith("\\"):
+        return m.group(1), m.group(2)
+    return s, ""
 
 
 def drop_unit(s: str) -> str:
-    """`15\\mbox{ cm}^2` -> `15`, `10 m` -> `10`; `10m`, `2x` unchanged (a glued letter is a variable)."""
-    s = _UNIT_TEXT.sub("", s).strip()
-    m = re.fullmatch(r"(.*?\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", s, flags=re.DOTALL)
-    return m.group(1) if m and m.group(2) in UNITS and not m.group(1).endswith("\\") else s
+    return split_unit(s)[0]
+
+
+def different_units(pred: str, gold: str) -> bool:
+    """Both name a unit and not the same one (`5 m` for `5 cm`); converting between units is not attempted."""
+    pu, gu = (split_unit(x)[1].lower().removesuffix("s") for x in (pred, gold))
+    return bool(pu and gu and pu != gu)
 
 
 # Macros that change what is shown or defined rather than state a value: `\\color{white}{6} 5` renders as 5.
@@ -444,15 +469,21 @@ class MathVerifier:
                 continue
             pred = unicodedata.normalize("NFKC", pred)  # fullwidth digits and compatibility forms
             solutions = _OR.search(gold) or (structure(gold) or ("",))[0] in ("set", "list")
+            if different_units(pred, gold):
+                results.append(MathResult(0.0, pred, gold, "none", "different unit", time.perf_counter() - start))
+                continue
             if _OR.search(pred) and not solutions:
                 results.append(MathResult(0.0, pred, gold, "none", "hedged with 'or'", time.perf_counter() - start))
                 continue
             if solutions:  # the gold lists solutions ("3 or 4", {2, 18}): "x=2 or x=18" is that list, unordered
-                verdict, method = quick_compare(_OR.sub(", ", pred), _OR.sub(", ", gold))
+                verdict, method = quick_compare(_AND.sub(", ", _OR.sub(", ", pred)), _AND.sub(", ", _OR.sub(", ", gold)))
             else:
                 verdict, method = quick_compare(pred, gold)
             r = MathResult(float(bool(verdict)), pred, gold, method, "" if verdict else "not equal",
                            time.perf_counter() - start)
+            words = [w for w in _WORDS.findall(drop_unit(pred)) if w.strip() not in gold]
+            if verdict is None and words:  # parsers drop or misread prose: `3 \\text{ (not } 4)` once read as 4
+                r.reason, verdict = f"words in the answer: {words[0].strip()!r}", False
             if verdict is None:
                 symbolic.append(len(results))
             results.append(r)
