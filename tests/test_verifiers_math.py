@@ -159,13 +159,13 @@ OUTSIDE = [json.loads(l) for l in (Path(__file__).parent / "data" / "math_outsid
 
 @pytest.mark.slow
 def test_outside_cases_no_false_positive_and_recall_above_math_verify(verifier):
-    # Pairs and verdicts published in math-verify's own tests (each row names its source). math-verify 0.9
-    # recalls 0.894 of them with 4 false positives (benchmarks/math_verifier.py).
+    # Pairs and verdicts published in other projects' tests (each row names its source). math-verify 0.9 recalls
+    # 0.874 of them with 5 false positives (benchmarks/math_verifier.py).
     rewards = [r.reward for r in verifier.verify_batch([(c["completion"], c["answer"]) for c in OUTSIDE])]
     fps = [(c["completion"], c["answer"]) for c, r in zip(OUTSIDE, rewards) if c["label"] == 0 and r == 1]
     fns = [(c["completion"], c["answer"]) for c, r in zip(OUTSIDE, rewards) if c["label"] == 1 and r != 1]
     positives = sum(c["label"] for c in OUTSIDE)
-    assert len(OUTSIDE) >= 150 and not fps, fps
+    assert len(OUTSIDE) >= 230 and not fps, fps
     assert 1 - len(fns) / positives >= 0.93, fns
 
 

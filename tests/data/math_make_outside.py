@@ -14,6 +14,9 @@ MV = "huggingface/Math-Verify tests/test_all.py"
 MIX = "huggingface/Math-Verify tests/test_mixed_number_extraction.py"
 AREAL = "leandermaben/AReaL areal/tests/test_math_verify_reward.py"
 THINK = "thekasyap/thinkbot test_math_equivalence.py"
+YUJ = "huggingface/Math-Verify tests/test_yujianll.py"
+SLIME = "cklxx/slime tests/test_math_reward_utils.py"
+EASY = "CyrilSterling/EasyR1 test_math_verify.py"
 
 # (gold, prediction, label) per test function
 GROUPS = {
@@ -156,6 +159,21 @@ GROUPS = {
         ("0.25", "1/4", True), ("1/4", "0.25", True), ("0.75", "3/4", True), ("3/4", "0.75", True), ("1", "1.0", True),
         ("1.0", "1", True), ("0", "0.0", True), ("0.0", "0", True), ("0.5", "1/3", False), ("1/2", "1/3", False),
         ("2", "3", False), ("0.5", "0.6", False)]],
+    f"{YUJ}::test_string_extraction": [
+        ("$n=1, 2, 3$", "$n=1, 2, 3$", 1), ("$n=2, 3, 4$", "$n=1, 2, 3$", 0), ("$D = (0, 1)$", "$D = (0, 1)$", 1),
+        ("$D = (0, 1)$", "$D = (0, 1.5)$", 0),
+        (r"$F_n = \sum_{k=0}^{n-1} F_k F_{n-k-1}$", r"$F_n = \sum_{k=0}^{n-2} F_k F_{n-k-2}$", 0),
+        (r"$F_n = \sum_{k=0}^{n-1} F_k F_{n-k-1}$", r"$F_n = \sum_{k=0}^{n-1} F_{n-k-1} F_k$", 1),
+        ("$19, 46, and 82$", r"$19, 46, \text{ and } 82$", 1), ("$19, 46, and 82$", "$21, 36, and 82$", 0),
+        (r"$1 - \frac{1}{\mathrm{e}}$", r"$1 - \frac{1}{\mathrm{e}}$", 1),
+        (r"$1 - \frac{1}{\mathrm{e}}$", r"$1 + \frac{1}{\mathrm{e}}$", 0), (r"$\pm 2021$", "$2021$", 0),
+        (r"$\pm 2021$", "${-2021, 2021}$", 1), ("$12:00$", "$1:00$", 0), ("$12:00$", "$12:00$", 1),
+    ],
+    SLIME: [("25", "Reasoning steps...\nAnswer: \\boxed{25}", 1), ("25", "Here is the result.\nAnswer: 25", 1),
+            ("25", "25", 1), ("0", "Answer: \\boxed{0}", 1)],
+    # printed comparisons there, each stating an identity; the label is that identity's truth
+    EASY: [("x^2 + 2x + 1", "(x+1)^2", 1), ("$x^2 + 2x + 1$", "$(x+1)^2$", 1), ("2+2", "4", 1),
+           ("${1,3} \\cup {2,4}$", "${1,2,3,4}$", 1)],
 }
 
 
