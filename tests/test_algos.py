@@ -112,15 +112,31 @@ def test_one_batch_of_8_equals_8_accumulated_batches_of_1(aggregation, policy_lo
 
     def loss_of(idx):
         logp = algos.token_logprobs(inputs[idx] @ weight, tokens[idx])
-        per_token, _ = algos.POLICY_LOSSES[policy_loss](logp, old[idx], adv[idx], mask[idx], clip_low=0.2, clip_high=0.28)
-        per_token = per_token + 0.1 * algos.kl_k3(logp, ref[idx])
-        return algos.AGGREGATIONS[aggregation](per_token, mask[idx], **norms)
+        loss, _ = algos.grpo_loss(logp, old[idx], adv[idx], mask[idx], ref_logp=ref[idx], policy_loss=policy_loss,
+                                  clip_low=0.2, clip_high=0.28, kl_coef=0.1, aggregation=aggregation, **norms)
+        return loss
 
     full = torch.autograd.grad(loss_of(torch.arange(B)), weight)[0]
     acc = torch.zeros_like(weight)
     for i in range(B):
         acc += torch.autograd.grad(loss_of(torch.tensor([i])), weight)[0]
     assert torch.allclose(full, acc, atol=1e-6)
+
+
+def test_grpo_loss_hand_computed():
+    # on-policy (ratio 1, no clipping): surrogate -A per token; k3 KL with ref = logp - log 2 is 1/2 - 1 + log 2
+    logp = torch.tensor([[-1.0, -2.0], [-0.5, 0.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    adv = torch.tensor([2.0, -1.0])
+    kw = dict(batch_tokens=3.0, batch_seqs=2.0, max_tokens=2)
+    loss, stats = algos.grpo_loss(logp, logp, adv, mask, **kw)
+    assert loss.item() == pytest.approx((-2 - 2 + 1) / 3) and "kl" not in stats
+    kl = 0.5 - 1 + math.log(2)
+    loss, stats = algos.grpo_loss(logp, logp, adv, mask, ref_logp=logp - math.log(2), kl_coef=0.5, **kw)
+    assert loss.item() == pytest.approx((-2 - 2 + 1 + 3 * 0.5 * kl) / 3)
+    assert torch.allclose(stats["kl"], torch.full((2, 2), kl))
+    seq, _ = algos.grpo_loss(logp, logp, adv, mask, aggregation="seq_mean_token_mean", **kw)
+    assert seq.item() == pytest.approx((-2 + 1) / 2)
 
 
 def test_token_logprobs_and_entropy():

@@ -159,7 +159,7 @@ def weights_after_one_update(cfg):
     examples = [task.example(i) for i in range(2)]
     gen = trainer.rollout(TransformersEngine(model, tok), tok, cfg, examples, 0)
     batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
-    trainer.advantage(batch, cfg)
+    batch = trainer.advantage(batch, cfg)
     trainer.update(model, ref, opt, sched, batch, cfg)
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
@@ -231,7 +231,7 @@ def test_trained_rows_skip_zero_signal_groups_and_truncated_completions(tmp_path
     # groups of 2: (1, 1) has no signal; (0, 1) has; (1, 0) has, but its second completion was truncated
     batch = _fake_batch([1.0, 1.0, 0.0, 1.0, 1.0, 0.0], [False, False, False, False, False, True])
     cfg = tiny(tmp_path, "grpo.samples_per_prompt=2")
-    trainer.advantage(batch, cfg)
+    batch = trainer.advantage(batch, cfg)
     assert batch.zero_signal.tolist() == [True, False, False]
     assert trainer.trained_rows(batch, cfg).tolist() == [2, 3, 4, 5]
     cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.mask_truncated=true")

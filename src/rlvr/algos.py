@@ -157,6 +157,27 @@ AGGREGATIONS: dict[str, Callable[..., Tensor]] = {
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The loss: one micro-batch's contribution to the step's objective, every choice a table lookup.
+
+
+def grpo_loss(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, ref_logp: Tensor | None = None,
+    policy_loss: str = "clip", clip_low: float = 0.2, clip_high: float = 0.2, kl_estimator: str = "k3",
+    kl_coef: float = 0.0, aggregation: str = "token_mean", batch_tokens: float, batch_seqs: float, max_tokens: int,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Scalar loss for logp, old_logp, mask [B, T] and advantages [B]: the policy surrogate plus kl_coef times
+    the per-token KL to the reference (when ref_logp is given), aggregated with the whole batch's normalisers,
+    so summing micro-batches' losses gives the batch's. Stats [B, T]: clip_low, clip_high, and kl when used."""
+    per_token, stats = POLICY_LOSSES[policy_loss](logp, old_logp, advantages, mask, clip_low=clip_low, clip_high=clip_high)
+    if ref_logp is not None:
+        kl = KL_ESTIMATORS[kl_estimator](logp, ref_logp)
+        per_token = per_token + kl_coef * kl
+        stats = {**stats, "kl": kl.detach()}
+    loss = AGGREGATIONS[aggregation](per_token, mask, batch_tokens=batch_tokens, batch_seqs=batch_seqs, max_tokens=max_tokens)
+    return loss, stats
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Helpers shared by the trainer and evaluation.
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,10 +82,11 @@ def _as_float(correct: bool | None) -> float:
     return float("nan") if correct is None else float(correct)
 
 
-def advantage(batch: Rollouts, cfg) -> None:
+def advantage(batch: Rollouts, cfg) -> Rollouts:
+    """The batch with its advantages [B] and zero-signal groups [G] (groups whose rewards are all equal)."""
     grouped = batch.reward.view(-1, cfg.grpo.samples_per_prompt)
-    batch.advantage = algos.ADVANTAGES[cfg.grpo.advantage](grouped, eps=cfg.grpo.adv_eps).flatten()
-    batch.zero_signal = algos.zero_signal_groups(grouped)
+    adv = algos.ADVANTAGES[cfg.grpo.advantage](grouped, eps=cfg.grpo.adv_eps).flatten()
+    return dataclasses.replace(batch, advantage=adv, zero_signal=algos.zero_signal_groups(grouped))
 
 
 def trained_rows(batch: Rollouts, cfg) -> Tensor:
@@ -128,7 +130,8 @@ def update(model, ref, optimizer, scheduler, batch: Rollouts, cfg) -> dict:
                 ref_logp = [policy.completion_logprobs(ref_model, *inputs(mb))[0] for mb in micro]
 
     adv = batch.advantage.to(device)
-    kl_fn, loss_fn, agg = algos.KL_ESTIMATORS[g.kl_estimator], algos.POLICY_LOSSES[g.policy_loss], algos.AGGREGATIONS[g.loss_aggregation]
+    hyper = dict(policy_loss=g.policy_loss, clip_low=g.clip_low, clip_high=g.clip_high, kl_estimator=g.kl_estimator,
+                 kl_coef=g.kl_coef, aggregation=g.loss_aggregation, **norms)
     params = [p for p in model.parameters() if p.requires_grad]
     for epoch in range(g.updates_per_batch):
         optimizer.zero_grad(set_to_none=True)
@@ -138,13 +141,10 @@ def update(model, ref, optimizer, scheduler, batch: Rollouts, cfg) -> dict:
             with compute():
                 logp, ent = policy.completion_logprobs(model, *inputs(mb), entropy=epoch == 0)
             old_logp = old[j] if old is not None else logp.detach()
-            per_token, clip = loss_fn(logp, old_logp, adv[mb.to(device)], m, clip_low=g.clip_low, clip_high=g.clip_high)
-            if ref_logp is not None:
-                kl = kl_fn(logp, ref_logp[j])
-                per_token = per_token + g.kl_coef * kl
-                if epoch == 0:
-                    sums["kl"] += float((kl.detach() * m).sum())
-            loss = agg(per_token, m, **norms)
+            loss, clip = algos.grpo_loss(logp, old_logp, adv[mb.to(device)], m,
+                                         ref_logp=ref_logp[j] if ref_logp is not None else None, **hyper)
+            if "kl" in clip and epoch == 0:
+                sums["kl"] += float((clip["kl"] * m).sum())
             loss.backward()
             total += float(loss.detach())
             if epoch == 0:
@@ -273,7 +273,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                     t1 = time.perf_counter()
                     batch = reward(reward_fns, task, examples, gen, step + 1, n)
                     t2 = time.perf_counter()
-                    advantage(batch, cfg)
+                    batch = advantage(batch, cfg)
                     lr = scheduler.get_last_lr()[0]
                     stats = update(model, ref, optimizer, scheduler, batch, cfg)
                     generator.sync(model)
