@@ -103,3 +103,29 @@ def test_each_literal_choice_names_exactly_the_entries_of_its_table(model, field
     module, name = table.split(":")
     choices = set(typing.get_args(cls.model_fields[field].annotation))
     assert choices == set(getattr(importlib.import_module(module), name))
+
+
+def test_reference_defaults_are_those_a_default_config_has():
+    from rlvr.stage_config import RMConfig, SampleConfig
+
+    rows = {k: d for k, d, _ in config.reference(SampleConfig, tasks=False)}
+    assert rows["generation.max_new_tokens"] == "128"  # sample's own generation default, not the class's 64
+    rows = {k: d for k, d, _ in config.reference(RMConfig, tasks=False)}
+    assert rows["optim.lr"] == repr(RMConfig().optim.lr) and rows["data.generate"] == "True"
+    rows = {k: d for k, d, _ in config.reference(config.EvalCommandConfig, tasks=False)}
+    assert rows["eval.samples"] == "8"
+
+
+def test_readme_reference_matches_the_generated_one():
+    import re
+    from pathlib import Path
+
+    from rlvr.cli import _command_configs
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for command, cls in _command_configs().items():
+        section = re.search(r"### `rlvr " + command + r"`\n(.*?)(?=\n### |\n## |\Z)", readme, re.S)
+        assert section, f"README has no reference for rlvr {command}"
+        for key, default, text in config.reference(cls, tasks=command == "train"):
+            row = f"| `{key}` | `{default}` | {text} |"
+            assert row in section.group(1), f"README's rlvr {command} reference is stale at {key}: run rlvr config --reference --command {command}"

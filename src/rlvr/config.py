@@ -358,20 +358,24 @@ def dump(config: BaseModel) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def reference(model_cls=TrainConfig, prefix: str = "", *, tasks: bool = True) -> list[tuple[str, str, str]]:
+def reference(model_cls=TrainConfig, prefix: str = "", *, tasks: bool = True, defaults: BaseModel | None = None
+              ) -> list[tuple[str, str, str]]:
     """(dotted key, default, description) for every option: the README's config reference. With
-    tasks=False a task is one row pointing at `rlvr train`'s task options, where they are documented."""
+    tasks=False a task is one row pointing at `rlvr train`'s task options, where they are documented.
+    `defaults`: the section's default instance, whose values can differ from its class's (sample's
+    `generation` has its own `max_new_tokens`)."""
     rows = []
     for name, field in model_cls.model_fields.items():
         ann = field.annotation
         key = f"{prefix}{name}"
         args = [a for a in typing.get_args(ann) if a is not type(None)]
         inner = args[0] if len(args) == 1 else None  # X | None, or list[X]
+        value = getattr(defaults, name) if defaults is not None and not field.is_required() else field.default
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            rows.extend(reference(ann, key + ".", tasks=tasks))
+            rows.extend(reference(ann, key + ".", tasks=tasks, defaults=value if isinstance(value, BaseModel) else None))
         elif name == "task" and not tasks:
             kinds = ", ".join(c.model_fields["kind"].default for c in typing.get_args(ann))
-            default = repr(field.default.model_dump(mode="json")) if not field.is_required() else "required"
+            default = repr(value.model_dump(mode="json")) if not field.is_required() else "required"
             rows.append((key, default, f"{(field.description or 'A task').rstrip('.')}. Kinds: {kinds}; options as `task.*` of `rlvr train`."))
         elif name == "task":
             for cls in typing.get_args(ann):  # the task kinds this field accepts (a mixture's parts: not mixture)
@@ -383,10 +387,10 @@ def reference(model_cls=TrainConfig, prefix: str = "", *, tasks: bool = True) ->
             rows.extend((f"{key}[].{k}", d, t) for k, d, t in reference(RewardSpec))
         elif isinstance(inner, type) and issubclass(inner, BaseModel):
             is_list = typing.get_origin(ann) is list
-            default = "required" if field.is_required() else ("None" if field.default is None else "see below")
+            default = "required" if field.is_required() else ("None" if value is None else "see below")
             rows.append((key, default, field.description or ""))
             rows.extend(reference(inner, key + ("[]." if is_list else "."), tasks=tasks))
         else:
-            default = "required" if field.is_required() else repr(field.default)
+            default = "required" if field.is_required() else repr(value)
             rows.append((key, default, field.description or ""))
     return rows
