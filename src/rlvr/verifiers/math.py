@@ -275,6 +275,14 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
 _REL_TOL = 1e-6  # set per job: how close a written decimal must be to an exact value
 
 
+def _preload() -> None:
+    """Imports and parser tables only, for the parent before it forks the workers: it does not install the
+    grader hooks, so other math-verify users in the parent (the benchmark's baseline) see the library as is."""
+    from math_verify import parse  # noqa: F401 (sympy and latex2sympy come with it)
+
+    _parse("2x+2", trusted=True)
+
+
 def _warm_up_symbolic() -> None:
     # Imports plus one real comparison: the first comparison in a fresh process pays ~0.2 s of lazy set-up
     # (parser tables, sympy caches), which must not count against the first job's timeout.
@@ -325,7 +333,9 @@ def constant_equal(a, b) -> bool | None:
 
 
 def _install_constant_equal() -> None:
-    """Route math-verify's numeric and symbolic checks through constant_equal first (worker processes only)."""
+    """Route math-verify's numeric and symbolic checks through constant_equal, and its relation check through
+    proportional_relations, first (in the worker processes only)."""
+    import sympy
     from math_verify import grader
 
     if getattr(grader, "_rlvr_constant_equal", False):
@@ -333,7 +343,7 @@ def _install_constant_equal() -> None:
     numeric, symbolic = grader.sympy_numeric_eq, grader.sympy_symbolic_eq
 
     def numeric_eq(a, b, float_rounding, numeric_precision):
-        if grader.is_atomic_or_pct_atomic(a, sympy_number()) or grader.is_atomic_or_pct_atomic(b, sympy_number()):
+        if grader.is_atomic_or_pct_atomic(a, sympy.Number) or grader.is_atomic_or_pct_atomic(b, sympy.Number):
             return numeric(a, b, float_rounding, numeric_precision)  # plain numbers and percentages: its rules
         verdict = constant_equal(a, b)
         return numeric(a, b, float_rounding, numeric_precision) if verdict is None else verdict
@@ -374,12 +384,6 @@ def proportional_relations(gold, pred) -> bool | None:
     if grader.INVERSE_RELATIONS.get(type(gold)) is type(pred) and ratio.is_negative:
         return True
     return None
-
-
-def sympy_number():
-    import sympy
-
-    return sympy.Number
 
 
 def _parse(s: str, *, trusted: bool) -> list:
@@ -435,7 +439,7 @@ class MathVerifier:
 
             # Once here, before the workers fork: they inherit the imports and parser tables, so a worker that
             # replaces a killed one is ready in milliseconds instead of ~1.5 s of imports.
-            _warm_up_symbolic()
+            _preload()
             self._pool = WorkerPool(symbolic_equal, workers=self.workers, timeout_s=self.timeout_s,
                                     init=_warm_up_symbolic)
         return self._pool
