@@ -502,7 +502,7 @@ class Sandbox:
                 return RunResult(None, b"", f"sandbox: could not start: {e}".encode(), False,
                                  time.perf_counter() - start, self.isolated, started=False)
             try:
-                timed_out = not _wait(proc, self.limits.wall_s)
+                timed_out = not _wait(proc, self.limits.wall_s, reap=False)  # its pid stays its group's
             finally:
                 _end(proc, uid)
             seconds = time.perf_counter() - start
@@ -576,14 +576,16 @@ def _end(proc: subprocess.Popen, uid: int | None) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    deadline = time.monotonic() + TEARDOWN_S
     if uid is not None:
         _sweep(uid, TEARDOWN_S)
-    _wait(proc, TEARDOWN_S)  # false only in uninterruptible sleep: the kill lands when it wakes
+    _wait(proc, max(0.0, deadline - time.monotonic()))  # false only in uninterruptible sleep
 
 
-def _wait(proc: subprocess.Popen, timeout: float) -> bool:
+def _wait(proc: subprocess.Popen, timeout: float, reap: bool = True) -> bool:
     """Wait for proc to exit (True) or the timeout (False). A pidfd wakes the moment it exits; Popen.wait
-    with a timeout polls with sleeps of up to 50 ms."""
+    with a timeout polls with sleeps of up to 50 ms. Unreaped, the exited process keeps its pid, so the
+    killpg that follows cannot reach a new process group that reused it."""
     try:
         fd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):  # Linux < 5.3, or already reaped
@@ -598,7 +600,7 @@ def _wait(proc: subprocess.Popen, timeout: float) -> bool:
         ready = poller.poll(max(0, int(timeout * 1000)))
     finally:
         os.close(fd)
-    if ready:
+    if ready and reap:
         proc.wait()
     return bool(ready)
 
