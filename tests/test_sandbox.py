@@ -494,3 +494,37 @@ except (ValueError, OSError):
 def _host_has_cap(bit: int) -> bool:
     line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("CapEff:"))
     return bool(int(line.split()[1], 16) >> bit & 1)
+
+
+def test_cleanup_removes_any_tree_and_follows_no_link(tmp_path):
+    """The fallback's cleanup (`uid` and `rlimits` modes) against what a program can leave in its folder:
+    3,000 levels (past PATH_MAX and Python's recursion limit), chmod 000 directories, a read-only file, a fifo,
+    a socket, a hard link to a host file, odd names, and symlinks to host folders it must not descend into."""
+    import shutil
+
+    remove = getattr(sandbox_module, "_remove_tree", lambda p: shutil.rmtree(p, ignore_errors=True))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("host data")
+    top = tmp_path / "work"
+    top.mkdir()
+    os.link(outside / "keep.txt", top / "hard")
+    os.symlink(outside, top / "link_dir")
+    os.symlink("/", top / "link_root")
+    os.mkfifo(top / "fifo")
+    socket.socket(socket.AF_UNIX).bind(str(top / "sock"))
+    (top / "new\nline").write_text("x")
+    open(os.fsencode(top) + b"/\xff\xfe", "w").close()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open("ro", os.O_CREAT | os.O_WRONLY, 0o444, dir_fd=fd))
+    os.symlink(str(outside), "deep_link", dir_fd=fd)
+    os.close(fd)
+    os.chmod(top / "d", 0)
+    remove(str(top))
+    assert not top.exists() and not os.path.lexists(top)
+    assert (outside / "keep.txt").read_text() == "host data"
