@@ -241,6 +241,8 @@ def test_attacks_score_zero(verifier, completion, gold, reason):
 
 def test_huge_prose_without_an_answer_is_quick(verifier):
     start = time.perf_counter()
+    r = verifier.verify("\\boxed{" + "1 " * 50_000 + "}", "1")  # once a 2 s worker timeout after 1.4 s of parsing
+    assert r.reward == 0.0 and r.reason == "answer over 2000 characters"
     assert verifier.verify("x" * 1_000_000 + " 7", "7").reward == 1.0  # the last number still counts
     assert verifier.verify("x" * 1_000_000, "7").reward == 0.0
     assert time.perf_counter() - start < 3

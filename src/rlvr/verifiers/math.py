@@ -272,6 +272,7 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
 # ---------------------------------------------------------------- symbolic stage (runs in worker processes)
 
 
+MAX_SYMBOLIC_CHARS = 2000  # longer answers are refused instead of parsed (a worker's time is the RL step's)
 _REL_TOL = 1e-6  # set per job: how close a written decimal must be to an exact value
 
 
@@ -488,6 +489,8 @@ class MathVerifier:
             words = [w for w in _WORDS.findall(drop_unit(pred)) if w.strip() not in gold]
             if verdict is None and words:  # parsers drop or misread prose: `3 \\text{ (not } 4)` once read as 4
                 r.reason, verdict = f"words in the answer: {words[0].strip()!r}", False
+            if verdict is None and len(pred) > MAX_SYMBOLIC_CHARS:  # no real answer is that long; spare the workers
+                r.reason, verdict = f"answer over {MAX_SYMBOLIC_CHARS} characters", False
             if verdict is None:
                 symbolic.append(len(results))
             results.append(r)
