@@ -7,7 +7,7 @@ import pytest
 
 from rlvr import config, rewards, tasks
 from rlvr.rewards.format import is_r1_format
-from rlvr.rewards.math_answer import answers_equal, check_answer, extract_answer
+from rlvr.answers import answers_equal, check_answer, extract_answer
 from rlvr.tasks.countdown import check_countdown, safe_eval
 from rlvr.tasks.jsonl import DatasetError, read_jsonl
 

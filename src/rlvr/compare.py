@@ -19,7 +19,7 @@ from rlvr.config import EvalConfig
 from rlvr import rollout as engines
 from rlvr.rollout import Sampling
 from rlvr.rewards.format import is_r1_format
-from rlvr.synthetic import general_examples
+from rlvr.tasks.general import general_examples
 from rlvr import tasks
 
 

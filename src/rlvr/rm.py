@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from rlvr import supervised, synthetic
 from rlvr.models import load_scorer, pick_device, pick_dtype
-from rlvr.rewards.math_answer import completion_text
+from rlvr.answers import completion_text
 from rlvr.sft import write_jsonl
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from rlvr.rewards import shaping
 from rlvr.rewards.format import r1_format
-from rlvr.rewards.math_answer import check_answer, completion_text
+from rlvr.answers import check_answer, completion_text
 from rlvr.tasks import Example, Task
 
 RewardFn = Callable[..., Sequence[float | None]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rlvr.rewards.math_answer import completion_text
+from rlvr.answers import completion_text
 
 _LAYOUT = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")

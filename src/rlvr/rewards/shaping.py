@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import unicodedata
 
-from rlvr.rewards.math_answer import completion_text, last_tag
+from rlvr.answers import completion_text, last_tag
 
 SCRIPTS = {
     "latin": ("LATIN",),

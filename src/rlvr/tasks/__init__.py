@@ -13,18 +13,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rlvr.answers import Check  # a checker's verdict; defined with the answer helpers, which know no tasks
+
 
 @dataclass(frozen=True)
 class Example:
     question: str  # the problem as the user would ask it, before any prompt template
     answer: str  # the gold answer, as text
     columns: dict = field(default_factory=dict)  # extra fields handed to reward functions by name
-
-
-@dataclass(frozen=True)
-class Check:
-    correct: bool | None  # None: nothing verifiable to check (a general chat prompt); left out of accuracy
-    extracted: str | None  # the answer found in the completion (None: nothing found), used by maj@k
 
 
 class Task(Protocol):

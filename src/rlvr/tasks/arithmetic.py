@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from rlvr.rewards.math_answer import check_answer
+from rlvr.answers import check_answer
 from rlvr.tasks.countdown import safe_eval
 from rlvr.tasks import Check, Example, procedural_held_out, procedural_train
 

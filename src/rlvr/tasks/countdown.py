@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from fractions import Fraction
 
-from rlvr.rewards.math_answer import last_tag, last_boxed
+from rlvr.answers import last_tag, last_boxed
 from rlvr.tasks import Check, Example, procedural_held_out, procedural_train
 
 MAX_EXPRESSION_CHARS = 200

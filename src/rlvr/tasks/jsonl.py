@@ -12,7 +12,7 @@ import random
 import sys
 from pathlib import Path
 
-from rlvr.rewards.math_answer import check_answer
+from rlvr.answers import check_answer
 from rlvr.tasks import Check, Example
 
 PROMPT_FIELDS = ("prompt", "question")

@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rlvr.rewards.math_answer import check_completion, completion_text
+from rlvr.answers import check_completion, completion_text
 from rlvr.verifiers.inside.wire import WireError, from_wire, loads as wire_loads, to_wire
 from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes, sandbox_python
 

@@ -7,7 +7,7 @@ scoring 1 without the right answer will be found. What it can do here is choose 
   - exact arithmetic: numbers compare as exact rationals, so 1/2004! and 1/2006! never collapse; a float
     tolerance applies only where one side is a written decimal approximation of an irrational value;
   - letters are not units: `2x`, `2i`, `3n`, `10m` are not 2, 2, 3, 10; a unit word counts only when written
-    apart from the number (`10 m`, `5\\,\\text{cm}`; see rewards.math_answer.UNITS);
+    apart from the number (`10 m`, `5\\,\\text{cm}`; see answers.UNITS);
   - no hang: symbolic comparison runs in worker processes that are killed at a hard wall-clock limit, so
     `9^{9^{9^9}}` times out to 0 instead of stalling RL.
 Stages: extract (rlvr's own, hedge-aware) -> quick_compare in-process (strings, exact rationals, choices, sets,
@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from rlvr.rewards.math_answer import (UNITS, bare_formula, braced_content, check_completion, completion_text, last_tag,
+from rlvr.answers import (UNITS, bare_formula, braced_content, check_completion, completion_text, last_tag,
                                       math_spans, normalize, to_number, unmarked_answer)
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")

@@ -47,7 +47,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from rlvr.rewards.math_answer import check_completion, completion_text
+from rlvr.answers import check_completion, completion_text
 from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes
 
 _FENCE = re.compile(r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```", re.DOTALL)

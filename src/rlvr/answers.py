@@ -7,15 +7,23 @@ numbers they are compared as exact rationals (`0.5`, `1/2`, `\\frac{1}{2}` are e
 Units: a number keeps its letters (`2x`, `2i`, `3n`, `10m` are not numbers) unless they are a unit word written
 apart from it: inside `\\text{…}`/`\\mbox{…}` or after a space and on the list below (`10 m`, `12 dollars`).
 Mixed numbers: `2 1/2` and `2\\frac{1}{2}` are 5/2 (a whole number then a proper fraction), never 21/2.
-This is the math reward of the GRPO trainer; the hardened verifier suite builds on the same contract.
+Shared by the tasks' checkers, the `math_answer` reward and the verifiers: a neutral module that imports
+nothing from rlvr, so tasks and rewards need not import each other.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 
-from rlvr.tasks import Check
+
+@dataclass(frozen=True)
+class Check:
+    """A checker's verdict on one completion (tasks re-export it as `rlvr.tasks.Check`)."""
+
+    correct: bool | None  # None: nothing verifiable to check (a general chat prompt); left out of accuracy
+    extracted: str | None  # the answer found in the completion (None: nothing found), used by maj@k
 
 _NUMBER = re.compile(r"(?<![A-Za-z])(?:-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z\d])")
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*([^\n]+)", re.IGNORECASE)
