@@ -86,11 +86,22 @@ def test_writes_outside_the_work_folder_fail(sandbox, tmp_path):
     assert not target.exists() and not Path("/etc/rlvr_pwned").exists()
 
 
-def test_the_program_cannot_signal_its_parent(sandbox):
-    code = "import os, signal\nfor pid in (os.getppid(), 1):\n    try: os.kill(pid, signal.SIGKILL)\n    except OSError: pass\nprint('done')"
-    r, _ = run(sandbox, code)
-    assert os.getpid() > 0  # this test process is still alive
-    assert r.stdout == b"done\n"
+def test_the_program_cannot_signal_host_processes(any_mode):
+    """The program is told the host pid of a bystander process and tries to kill it, its parent, pid 1 and
+    every process it may signal (kill -1); the bystander must survive."""
+    import subprocess
+
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        code = ("import os, signal\ntarget = int(input())\n"
+                "for pid in (target, os.getppid(), 1, -1):\n"
+                "    try: os.kill(pid, signal.SIGKILL)\n    except OSError: pass\nprint('done')")
+        r, _ = run(any_mode, code, f"{bystander.pid}\n".encode())
+        assert r.stdout == b"done\n"
+        assert bystander.poll() is None, "the sandboxed program killed a host process"
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 @needs_bwrap
