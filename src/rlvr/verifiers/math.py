@@ -279,8 +279,11 @@ _REL_TOL = 1e-6  # set per job: how close a written decimal must be to an exact 
 def _preload() -> None:
     """Imports and parser tables only, for the parent before it forks the workers: it does not install the
     grader hooks, so other math-verify users in the parent (the benchmark's baseline) see the library as is."""
+    import logging
+
     from math_verify import parse  # noqa: F401 (sympy and latex2sympy come with it)
 
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns once that its own timeout is off
     _parse("2x+2", trusted=True)
 
 
@@ -403,11 +406,8 @@ def symbolic_equal(job: tuple[str, str, float]) -> bool:
     """math-verify's verdict on (pred, gold), with its timeouts off: the worker pool enforces the hard limit."""
     global _REL_TOL
     pred, gold, _REL_TOL = job
-    import logging
-
     from math_verify import verify
 
-    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns once that its own timeout is off
     _install_constant_equal()
     g, p = _parse(gold, trusted=True), _parse(drop_unit(pred), trusted=False)
     if not g or not p:
