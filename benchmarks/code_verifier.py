@@ -2,8 +2,9 @@
 
 Also, when ../shared/data/humaneval is present: how many HumanEval canonical solutions pass (every one
 must), and whether the verifier's verdict on wrong-typed or approximate versions of them (the canonical
-return value as a float, nudged by 1e-12, a list as a tuple, a bool as an int) is plain Python's verdict
-on the same check (every one must be). Run: `.venv/bin/python benchmarks/code_verifier.py`. Target (issue
+return value as a float, nudged by 1e-12, a list as a tuple, a bool as an int), on versions that change
+their list arguments after the call, and on versions that return an equal list argument itself, is plain
+Python's verdict on the same check (every one must be). Run: `.venv/bin/python benchmarks/code_verifier.py`. Target (issue
 3): >= 20 sandboxed executions per second on the 2-core machine.
 """
 
@@ -29,6 +30,10 @@ PERTURB = {
     "nudged": "r + 1e-12 * (abs(r) + 1) if type(r) in (int, float) else r",
     "tuple": "tuple(r) if type(r) is list else r",
     "bool-as-int": "int(r) if type(r) is bool else r",
+    # effects on the arguments and identity (the in-sandbox checker mirrors them): the list arguments grow
+    # after the call; a result equal to a list argument is that argument
+    "mutates-args": "(r, [x.append(0) for x in a if type(x) is list])[0]",
+    "returns-arg": "next((x for x in a if type(x) is list and x == r), r)",
 }
 WRAP = "\n_original = {entry}\ndef {entry}(*a, **k):\n    r = _original(*a, **k)\n    return {change}\n"
 
@@ -57,7 +62,7 @@ def humaneval(verifier: CodeVerifier, rows: list[dict]) -> dict:
         python = list(pool.map(lambda c: plain_python_passes(c[2], c[0]["test"], c[0]["entry_point"]), cases))
     ours = [x.reward == 1.0 for x in verifier.verify_batch([(program, spec(r)) for r, _, program in cases])]
     disagree = [(r["task_id"], kind, p) for (r, kind, _), p, o in zip(cases, python, ours) if p != o]
-    print(f"wrong-typed/approximate variants: verdict = plain Python's on {len(cases) - len(disagree)}/{len(cases)} "
+    print(f"wrong-typed/approximate/mutating variants: verdict = plain Python's on {len(cases) - len(disagree)}/{len(cases)} "
           f"(plain Python passes {sum(python)})")
     for task, kind, p in disagree:
         print(f"  disagree: {task} {kind}: plain Python {'passes' if p else 'fails'}")

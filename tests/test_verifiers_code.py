@@ -307,7 +307,8 @@ def test_candidate_exceptions_cannot_steer_the_check(verifier, check_name, progr
 
 # ------------------------------------------------------------------ nothing printed crashes the host
 
-MARKED = "import os, sys\ndef add(a, b):\n    sys.stdout.buffer.write({payload!r})\n    sys.stdout.flush()\n    os._exit(0)"
+# payload: bytes, or the text of an expression that builds them (a long line would exceed the completion limit)
+MARKED = "import os, sys\ndef add(a, b):\n    sys.stdout.buffer.write({payload})\n    sys.stdout.flush()\n    os._exit(0)"
 HOSTILE_LINES = {
     "deep nesting": b"@@rlvr-result@@ " + b"[" * 200_000 + b"\n",
     "deep nesting in a value": b'@@rlvr-result@@ {"i": 0, "v": ' + b'["l", [' * 5000 + b"\n",
@@ -315,11 +316,11 @@ HOSTILE_LINES = {
     "huge and odd indices": b'@@rlvr-result@@ {"i": 1e308, "v": 3}\n@@rlvr-result@@ {"i": true, "v": 12}\n'
                             b'@@rlvr-result@@ {"i": -1, "v": 3}\n@@rlvr-result@@ {"i": "0", "v": 3}\n',
     "int past the digit limit": b'@@rlvr-result@@ {"i": 0, "v": ' + b"9" * 5000 + b"}\n",
-    "hex int past the bound": b'@@rlvr-result@@ {"i": 0, "v": ["i", "0x' + b"f" * (1 << 22) + b'"]}\n',
+    "hex int past the bound": """b'@@rlvr-result@@ {"i": 0, "v": ["i", "0x' + b"f" * (1 << 22) + b'"]}\\n'""",
     "non-UTF-8 and NUL": b"@@rlvr-result@@ \xff\xfe\x00{\"i\": 0}\n\x00" * 100,
     "lone surrogate error": b'@@rlvr-result@@ {"i": 0, "error": "\\ud800\\udfff\\ud800"}\n',
     "nested error": b'@@rlvr-result@@ {"i": 0, "error": ' + b"[" * 50 + b"]" * 50 + b"}\n",
-    "enormous line count": b"\n" * 900_000,
+    "enormous line count": "b'\\n' * 900_000",
     "not an object": b"@@rlvr-result@@ [1, 2]\n@@rlvr-result@@ null\n@@rlvr-result@@ \"s\"\n",
     # ints equal modulo 2**61 - 1 share a hash: rebuilding this set took the host about 25 s
     "hash-colliding set": b'@@rlvr-result@@ {"i": 0, "v": ' + json.dumps(["s", [to_wire(k * (2**61 - 1)) for k in range(1, 30_000)]]).encode() + b"}\n",
@@ -327,7 +328,7 @@ HOSTILE_LINES = {
 
 
 def test_hostile_output_scores_zero_and_leaves_the_batch_alone(verifier):
-    hostile = [MARKED.format(payload=p) for p in HOSTILE_LINES.values()]
+    hostile = [MARKED.format(payload=p if type(p) is str else repr(p)) for p in HOSTILE_LINES.values()]
     hostile += ["def add(a, b):\x00", "def add(a, b):\n    return '\ud800'", "import sys\nsys.stdout.buffer.write(b'\\xff' * 10**6)"]
     pairs = [(HONEST_ADD, ADD_CALL)] + [(h, ADD_CALL) for h in hostile] + [(HONEST_ADD, ADD_CALL)]
     pairs += [(HONEST_ADD.replace("b\n", "b  # \ud800\n"), ADD_CALL)]  # a lone surrogate in a comment: judged as "?"
@@ -374,3 +375,119 @@ def test_candidate_cannot_read_the_checkers_spec(verifier, fallback, isolated):
                                               "        assert candidate() == want\n"}
     r = (verifier if isolated else fallback).verify(STEAL_SPEC, tests)
     assert r.mode == "assert-in-sandbox" and r.reward == 0.0 and "raised" not in r.reason, r.reason
+
+
+# ------------------------------------------------------------------ round 2: the host's parsing is linear
+
+PATHOLOGICAL = {
+    "backticks, no newline": "`" * 200_000,  # the old fence regex took about a minute on the host
+    "fences, no closing": "```\n" * 200_000,
+    "one fence, many newlines": "```" + "\n" * 200_000,
+    "many small blocks": "```py\nx = 1\n```" * 50_000,
+    "backtick pairs and newlines": "``\n`" * 200_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_fenced_blocks_are_found_in_linear_time(verifier, name):
+    text = PATHOLOGICAL[name]
+    start = time.perf_counter()
+    extract_program(text)
+    assert time.perf_counter() - start < 0.5, name
+    start = time.perf_counter()
+    r = verifier.verify(text, ADD_CALL)  # the whole step: host parsing plus one sandboxed run
+    assert r.reward == 0.0 and time.perf_counter() - start < PROMPT_S, name
+
+
+def test_fenced_blocks_keep_their_meaning():
+    """The linear scan finds what the old pattern ```[^\\n]*\\n(.*?)``` found (last non-overlapping block)."""
+    cases = {"```python\nx = 1\n```": "x = 1\n", "a ```py x\ny\n``` b ```\nz```": "z", "```x```\n": "```x```\n",
+             "````\nq\n````": "q\n", "```\n```\n```\nw\n```": "w\n", "```py\nx = 1\n``` ```\nnever closed": "x = 1\n",
+             "no fence": "no fence", "```\n": "```\n", "``\n``": "``\n``"}
+    for text, program in cases.items():
+        assert extract_program(text) == program, text
+
+
+def test_overlong_completions_score_zero_with_a_reason(verifier):
+    from rlvr.verifiers.code import MAX_COMPLETION_CHARS
+
+    start = time.perf_counter()
+    r = verifier.verify("#" * (MAX_COMPLETION_CHARS + 1), ADD_CALL)
+    assert r.reward == 0.0 and "over the 1,000,000 limit" in r.reason and time.perf_counter() - start < 1.0
+    chat = [{"role": "assistant", "content": "x" * (MAX_COMPLETION_CHARS // 2 + 1)}] * 2
+    assert "limit" in verifier.verify(chat, ADD_CALL).reason
+
+
+# ------------------------------------------------------------------ round 2: a converted check is one check
+
+def test_a_converted_check_passes_only_if_every_assert_does(verifier):
+    """Each converted assert ran as its own call test and the reward was passed/total: 0.5 for a check that
+    Python fails. Now the check is one outcome, whatever all_or_nothing says."""
+    wrong = verifier.verify("def add(a, b):\n    return 3", ADD_ASSERT_SIMPLE)
+    assert (wrong.reward, wrong.passed, wrong.total, wrong.mode) == (0.0, 0, 1, "assert-converted")
+    assert [a["ok"] for a in wrong.tests[0]["asserts"]] == [True, False] and wrong.reason == "test 0: assert 1: wrong value"
+    honest = verifier.verify(HONEST_ADD, ADD_ASSERT_SIMPLE)
+    assert (honest.reward, honest.passed, honest.total) == (1.0, 1, 1)
+    assert verifier.verify("def add(a, b):\n    return 3", ADD_CALL).reward == 0.5  # call specs keep fractions
+
+
+# ------------------------------------------------------------------ round 2: mutation and identity
+
+def mirrored(*lines: str) -> str:
+    return "def check(candidate):\n" + "".join(f"    {line}\n" for line in lines)
+
+
+# (check, program): each check runs in the sandbox (it uses names), and the verdict must be plain Python's.
+# The first of each pair is a wrong program that scored 1.0 (arguments went in as copies, replies came back
+# as fresh objects); the second an honest one.
+MUTATION = [
+    (mirrored("xs = [3, 1, 2]", "assert candidate(xs) == 1", "assert xs == [3, 1, 2]"),
+     "def f(xs):\n    xs.sort()\n    return xs[0]", "def f(xs):\n    return min(xs)"),
+    (mirrored("xs = [1, 2]", "ys = candidate(xs)", "assert ys == xs and ys is not xs"),
+     "def f(xs):\n    return xs", "def f(xs):\n    return list(xs)"),
+    (mirrored("xs = [3, 1]", "assert candidate(xs) is None", "assert xs == [1, 3]"),  # sorts in place
+     "def f(xs):\n    sorted(xs)", "def f(xs):\n    xs.sort()"),
+    (mirrored("inner = [1]", "xs = [inner, [2]]", "candidate(xs)", "assert inner == [1]", "assert xs[0] == [1, 5]"),
+     "def f(xs):\n    xs[0].append(5)", "def f(xs):\n    xs[0] = xs[0] + [5]"),
+    (mirrored("xs = [[1], [2]]", "r = candidate(xs)", "assert r is xs[0]"),
+     "def f(xs):\n    return list(xs[0])", "def f(xs):\n    return xs[0]"),
+    (mirrored("g = candidate(2)", "g[0][0] = 1", "assert g == [[1, 0], [0, 0]]"),  # the aliased grid
+     "def f(n):\n    return [[0] * n] * n", "def f(n):\n    return [[0] * n for _ in range(n)]"),
+    (mirrored("d = {'a': [1]}", "a = d['a']", "candidate(d)", "assert d == {'a': [1]} and a == [1]"),
+     "def f(d):\n    d['a'].append(2)", "def f(d):\n    return dict(d)"),
+    (mirrored("s = {1}", "t = (s, 2)", "candidate(t)", "assert s == {1}"),  # through a tuple
+     "def f(t):\n    t[0].add(3)", "def f(t):\n    return t[0] | {3}"),
+    (mirrored("xs = [1]", "candidate(xs, xs)", "assert xs == [1, 1]"),  # one object passed twice
+     "def f(a, b):\n    return a + b", "def f(a, b):\n    a.extend(b)"),
+    (mirrored("xs = [1]", "ys = candidate(xs)", "ys.append(2)", "assert xs == [1]"),  # result shares an argument
+     "def f(xs):\n    return xs", "def f(xs):\n    return xs[:]"),
+]
+MUTATION_CASES = [(c, p) for c, wrong, honest in MUTATION for p in (wrong, honest)]
+
+
+@pytest.mark.parametrize("test_code, program", MUTATION_CASES, ids=[f"{i // 2}-{'wrong' if i % 2 == 0 else 'honest'}"
+                                                                     for i in range(len(MUTATION_CASES))])
+def test_in_sandbox_checks_see_mutation_and_identity_as_python_does(verifier, test_code, program):
+    r = verifier.verify(program, {"entry_point": "f", "test_code": test_code})
+    assert r.mode == "assert-in-sandbox"
+    assert r.reward == float(plain_python_passes(test_code, program)), (program, r.tests)
+
+
+def test_an_expected_exception_keeps_the_calls_effects(verifier):
+    tests = {"entry_point": "f", "expected_exceptions": ["ValueError"],
+             "test_code": mirrored("xs = [1]", "try:", "    candidate(xs)", "except ValueError:", "    pass", "assert xs == [1]")}
+    assert verifier.verify("def f(xs):\n    raise ValueError", tests).reward == 1.0
+    assert verifier.verify("def f(xs):\n    xs.append(2)\n    raise ValueError", tests).reward == 0.0
+
+
+def test_what_cannot_be_mirrored_fails_closed(verifier):
+    """An argument whose changes cannot be written back fails the call, honest or not; a result that cannot
+    be rebuilt (a cycle through new objects) too."""
+    tests = {"entry_point": "f", "test_code": mirrored("b = bytearray(b'ab')", "candidate(b)", "assert b == bytearray(b'ab')")}
+    for program in ("def f(b):\n    b[0] = 0", "def f(b):\n    return len(b)"):
+        r = verifier.verify(program, tests)
+        assert r.reward == 0.0 and "cannot be mirrored" in r.reason, r.reason
+    cyclic = {"entry_point": "f", "test_code": mirrored("r = candidate()", "assert r[0] is r")}
+    assert verifier.verify("def f():\n    r = []\n    r.append(r)\n    return r", cyclic).reward == 0.0
+    immutable = {"entry_point": "f", "test_code": mirrored("b = b'ab'", "assert candidate(b) is b", "assert candidate(1j) == 1j")}
+    assert verifier.verify("def f(b):\n    return b", immutable).reward == 1.0  # immutable leaves come back by reference

@@ -5,7 +5,10 @@ import time
 
 import pytest
 
-from rlvr.verifiers.inside.wire import MAX_FRAME, MAX_HEX, WireError, dumps, from_wire, loads, receive, send, to_wire
+import pickle
+
+from rlvr.verifiers.inside.wire import (MAX_FRAME, MAX_HEX, Graph, WireError, dumps, from_wire, loads, reachable, receive,
+                                      send, to_wire)
 
 
 def test_round_trip_keeps_container_types():
@@ -75,3 +78,70 @@ def test_frames(tmp_path):
     with pytest.raises(WireError):
         receive(r)
     os.close(r)
+
+
+# ------------------------------------------------------------------ identity across a call (wire.Graph)
+
+def call_across(function, *args):
+    """What the checker sees of `function(*args)` run on a pickled copy, as candidate.py and checker.py do it."""
+    known = reachable(args, {})
+    copies, _ = pickle.loads(pickle.dumps((args, {})))
+    sender = Graph(reachable(copies, {}))
+    value = function(*copies)
+    reply = loads(dumps([sender.encode(value), sender.states()]))
+    receiver = Graph(known)
+    result = from_wire(reply[0], graph=receiver)
+    receiver.apply(reply[1])
+    return result
+
+
+def test_the_checks_objects_see_the_calls_effects():
+    inner, other = [1], [2]
+    xs = [inner, other, (other,)]
+
+    def f(xs):
+        xs[0].append(5)  # the check's `inner` sees it
+        xs[1] = [9]  # a new list: the check's `other` keeps [2]
+        xs.append(xs[0])  # shared with the first item
+        return xs[2][0]  # an argument object deep inside
+
+    assert call_across(f, xs) is other
+    assert inner == [1, 5] and other == [2] and xs == [[1, 5], [9], ([2],), [1, 5]] and xs[0] is inner and xs[3] is inner
+    d, s = {"k": [1]}, {1}
+    assert call_across(lambda d, s: (d.pop("k"), s.add(2)), d, s) == ([1], None) and d == {} and s == {1, 2}
+    grid = call_across(lambda n: [[0] * n] * n, 2)  # new objects the candidate shares stay shared
+    assert grid[0] is grid[1]
+    loop = [1]
+    loop.append(loop)  # a cycle through an argument is a reference
+    assert call_across(lambda x: x, loop) is loop and loop[1] is loop
+
+
+def test_unmirrorable_arguments_and_new_cycles_are_refused():
+    for bad in ([bytearray(b"x")], {"k": object()}, (1, [type("L", (list,), {})()])):
+        with pytest.raises(TypeError):
+            reachable((bad,), {})
+    assert reachable((b"x", 1j, (1, "s")), {}) == [b"x", 1j, (1, "s")]  # immutable: nothing to write back
+    with pytest.raises(TypeError):
+        call_across(lambda: (lambda r: r.append(r) or r)([]))
+
+
+@pytest.mark.parametrize("value, states", [
+    (["r", 3], [None, None, None]), (["r", -1], [None, None, None]), (["n", 0], [None, None, None]),  # no such object
+    (["l", [["n", 0]]], [None, None, None]),  # a new list inside itself
+    (1, [None]), (1, [["l", []], None, None]),  # wrong number of states, or a state for the int argument
+    (1, [None, ["d", []], ["l", []]]),  # a dict's contents for a list
+    (1, [None, ["l", [7]], ["l", [["s", [["r", 1]]]]]]),  # a set holding a list; the first state was fine
+])
+def test_malformed_replies_are_refused_and_change_nothing(value, states):
+    known = [5, [1], [2]]  # an int argument, then two lists
+    receiver = Graph(known)
+    with pytest.raises(WireError):
+        from_wire(value, graph=receiver)
+        receiver.apply(states)
+    assert known == [5, [1], [2]]  # everything is decoded before anything is written
+
+
+def test_references_are_refused_outside_a_graph():
+    for bad in (["r", 0], ["n", 0]):
+        with pytest.raises(WireError):
+            from_wire(bad)

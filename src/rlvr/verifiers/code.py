@@ -22,15 +22,21 @@ Threat model: the program is hostile (see sandbox.py for what the process can do
     hostile sample in a batch leaves the others' verdicts alone;
   - assert-style checks are converted to call-based tests outside the sandbox when that keeps exactly
     Python's semantics (`convert_asserts`: `candidate(<literals>) == <literal>`, truthiness, `is
-    True/False/None`). Any other check (tolerances, loops, helpers) runs inside the sandbox, but never in
-    the candidate's process: inside/checker.py (non-dumpable, holding the tests only in memory) calls the
+    True/False/None`), and stay one check: it passes only if every assert does (`one_check`). Each call
+    gets fresh literals and only its return value is judged, so argument mutation and identity cannot
+    matter there, as under Python. Any other check (tolerances, loops, helpers) runs inside the sandbox,
+    but never in the candidate's process: inside/checker.py (non-dumpable, holding the tests only in memory) calls the
     candidate in a second process over pipes and rebuilds each reply as genuine built-in data; a call
     that raises, or whose reply does not rebuild, fails the check whatever the check catches (see
-    checker.py). The check's helpers come from the spec's trusted `prelude`, not from the completion.
+    checker.py). The candidate's changes to its arguments and a return value that is an argument are
+    written back into the check's own objects (checker.py says exactly what is kept, and what fails
+    closed). The check's helpers come from the spec's trusted `prelude`, not from the completion.
     Mode `assert-in-sandbox` in the result: it needs bubblewrap, unless the verifier was built with
     `allow_unisolated=True` (the rlimits-only fallback cannot keep the candidate from reading the host);
   - ints of any size are judged: big ints cross the wire in hex, and every Python in the sandbox runs
-    without the 4,300-digit conversion limit.
+    without the 4,300-digit conversion limit;
+  - the host's own work on a completion is linear: at most MAX_COMPLETION_CHARS characters (longer scores
+    0 before anything runs), and fenced blocks are found with str.find, not a backtracking regex.
 Python only for now; `language` selects the runner so others can be added.
 """
 
@@ -41,7 +47,6 @@ import builtins
 import json
 import logging
 import math
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -53,7 +58,8 @@ from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_p
 
 log = logging.getLogger(__name__)
 
-_FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
+FENCE = "```"
+MAX_COMPLETION_CHARS = 1_000_000  # a longer completion scores 0 before anything runs (no model writes one)
 MARK = "@@rlvr-result@@ "  # as in inside/call.py
 CHECK_MARK = "@@rlvr-check@@ "  # as in inside/checker.py
 # Every Python run in the sandbox: isolated mode, and no limit on int <-> decimal text (an honest big
@@ -84,9 +90,25 @@ class CodeResult:
 
 
 def extract_program(text: str) -> str:
-    """The last fenced code block, or the whole text when there is none."""
-    blocks = _FENCE.findall(text)
-    return blocks[-1][1] if blocks else text
+    """The last fenced code block, or the whole text when there is none.
+
+    A block is three backticks, the rest of that line (a language tag or anything else), a newline, then
+    everything up to the next three backticks; blocks are taken left to right without overlap. Found with
+    str.find, so linear in the text whatever it holds (a regex for the same shape backtracked quadratically:
+    200,000 backticks took a minute on the host)."""
+    program, start = None, 0
+    while True:
+        open_ = text.find(FENCE, start)
+        if open_ < 0:
+            break
+        newline = text.find("\n", open_ + len(FENCE))
+        if newline < 0:  # no line ends after this fence: no later fence can open a block either
+            break
+        close = text.find(FENCE, newline + 1)
+        if close < 0:  # unclosed: a later fence would need a closing one beyond this, and there is none
+            break
+        program, start = text[newline + 1:close], close + len(FENCE)
+    return text if program is None else program
 
 
 def normalize_output(s: str) -> str:
@@ -235,6 +257,14 @@ def convert_asserts(test_code: str, entry_point: str) -> list[dict] | None:
     return tests or None
 
 
+def one_check(asserts: list[dict]) -> dict:
+    """A converted check's outcome: like the check under Python, it passes only if every assert does (one
+    test, so reward 1 or 0 whatever all_or_nothing says); the per-assert outcomes stay for debugging."""
+    failed = next((i for i, o in enumerate(asserts) if not o["ok"]), None)
+    error = None if failed is None else f"assert {failed}: {asserts[failed]['error']}"
+    return {"ok": failed is None, "error": error, "asserts": asserts}
+
+
 # ------------------------------------------------------------------ specs
 
 
@@ -326,10 +356,14 @@ class CodeVerifier:
         start = time.perf_counter()
         isolated = self.sandbox.isolated
         try:
-            # lone surrogates (not encodable, so not writable into the sandbox) become "?"
-            program = extract_program(completion_text(completion) or "").encode("utf-8", "replace").decode("utf-8")
+            text = completion_text(completion) or ""
         except (TypeError, AttributeError):  # chat messages whose content is not text
             return CodeResult(0.0, 0, 0, "none", isolated, 0.0, reason="completion: messages without text content")
+        if len(text) > MAX_COMPLETION_CHARS:
+            return CodeResult(0.0, 0, 0, "none", isolated, 0.0,
+                              reason=f"completion: {len(text):,} characters, over the {MAX_COMPLETION_CHARS:,} limit")
+        # lone surrogates (not encodable, so not writable into the sandbox) become "?"
+        program = extract_program(text).encode("utf-8", "replace").decode("utf-8")
         language = tests.get("language", "python")
         if language != "python":
             return CodeResult(0.0, 0, 0, "none", isolated, 0.0, reason=f"unsupported language {language!r}")
@@ -337,6 +371,7 @@ class CodeVerifier:
             converted = convert_asserts(tests["test_code"], tests["entry_point"])
             if converted is not None:
                 outcomes, mode = self._call(program, tests["entry_point"], converted, "=="), "assert-converted"
+                outcomes = [one_check(outcomes)]
             else:
                 outcomes, mode = self._check_in_sandbox(program, tests), "assert-in-sandbox"
         elif "entry_point" in tests:

@@ -2,7 +2,9 @@
 
 Run as `python3 -I candidate.py REQUEST_FD REPLY_FD` by checker.py, with stdin, stdout and stderr on
 /dev/null. Each request is a pickle of (function name, args, kwargs) from the checker; each reply is
-`["ok", value]` with the return value in wire form, or `["raise", exception type name]`. Everything here
+`[kind, payload, states]`: kind "ok" with the return value, or "raise" with the exception's type name, and
+the post-call contents of the arguments' lists, dicts and sets, in wire form with references to the
+argument objects (wire.Graph), so that the checker can show the check what Python would. Everything here
 is under the candidate's control once its code is loaded, which is why the checker trusts nothing it
 replies beyond plain data, and gives an exception it names no power over the check (checker.py).
 """
@@ -31,14 +33,20 @@ def main() -> None:
         if frame is None:
             return
         name, args, kwargs = pickle.loads(frame)
+        graph = wire.Graph(wire.reachable(args, kwargs))  # numbered before the call, as the checker did
         try:
             if load_error is not None:
                 raise RuntimeError(f"the program failed to load ({load_error})")
             if name not in namespace:
                 raise NameError(name)
-            reply = wire.dumps(["ok", wire.to_wire(namespace[name](*args, **kwargs))])
+            kind, value = "ok", namespace[name](*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - reported by name; the checker decides what it may do
-            reply = wire.dumps(["raise", str(type(e).__name__)[:100]])
+            kind, value = "raise", str(type(e).__name__)[:100]
+        try:  # the value first, then the arguments' contents: the order the checker decodes in
+            payload = graph.encode(value) if kind == "ok" else value
+            reply = wire.dumps([kind, payload, graph.states()])
+        except BaseException as e:  # noqa: BLE001 - not plain data, a cycle through new objects...
+            reply = wire.dumps(["raise", f"unmirrorable ({type(e).__name__})", None])
         wire.send(replies, reply)
 
 

@@ -14,7 +14,8 @@ task (HumanEval's prompt, which defines helpers such as `poly` that some checks 
      non-dumpable, nobody can reopen it under /proc/PID/fd;
   3. starts candidate.py, with /dev/null for its stdio and two pipes for calls;
   4. runs the check with a stand-in for the entry point that forwards each call and returns the reply
-     rebuilt as genuine built-in data;
+     rebuilt as genuine built-in data, after writing the call's effects on the arguments back into the
+     check's own objects (below);
   5. prints one verdict line. The host counts a pass only from exit status 0 with exactly that line.
 
 A call that does not return plain data raises CandidateError, a BaseException: the check's `except
@@ -24,6 +25,24 @@ swallows it anyway (bare `except:`) still fails. That covers whatever the candid
 names cannot steer the check), its process ending, and a reply that does not rebuild. The one way out is
 the spec's `expected_exceptions`, ordinary built-in error types the task says its candidate raises on
 purpose (`["ValueError"]`): one of those reaches the check as a fresh instance of that type, made here.
+
+What the check sees of a call is what Python would show it, for arguments of plain data (wire.Graph):
+  - every list, dict and set reachable from the arguments (through lists, tuples and dict values) keeps its
+    identity and, after the call, holds what the candidate left in it: lists by slice assignment, dicts and
+    sets by clear and update, so each reference the check holds, however deep, sees the change; an item
+    that is one of those objects stays that object (`xs[0] = xs[1]` shares, a replaced inner list is a
+    new one and the check's old reference keeps the old contents);
+  - a return value that is an argument (any type), or one of those objects, or holds them, is the check's
+    own object; new lists, dicts and sets the candidate shares (`[[0] * 3] * 3`) arrive shared;
+  - not kept: the identity of tuples and frozensets inside arguments and of scalars inside containers
+    (equal copies come back: `x in xs` for a nan x differs); the effects of an expected exception's call
+    are kept as for a return.
+Fail closed (the call raises CandidateError): an argument holding anything but plain data, bytes or
+complex (a bytearray, an instance of a class, a list subclass, nesting past 100), whose changes could not
+be shown; a return value or argument state that is not plain data or has a cycle through new objects.
+Not modelled: objects the candidate keeps between calls. Its process holds copies, so a check that
+changes a returned list or an argument after the call, then calls again, is not seen by the candidate
+(Python would let a function that kept the object see the change).
 """
 
 import builtins
@@ -81,6 +100,10 @@ class Candidate:
 
     def function(self, name: str):
         def call(*args, **kwargs):
+            try:
+                known = wire.reachable(args, kwargs)
+            except TypeError as e:  # fail closed: a change the candidate made there would go unseen
+                raise self._fail(f"{name}(): {e}"[:200]) from None
             request = pickle.dumps((name, args, kwargs))  # the check's own arguments: its errors are its own
             try:
                 wire.send(self._requests, request)
@@ -88,11 +111,16 @@ class Candidate:
                 if frame is None:
                     raise EOFError("the candidate's process ended")
                 reply = wire.loads(frame)
-                if type(reply) is not list or len(reply) != 2 or reply[0] not in ("ok", "raise"):
+                if type(reply) is not list or len(reply) != 3 or reply[0] not in ("ok", "raise"):
                     raise wire.WireError("malformed reply")
-                if reply[0] == "ok":
-                    return wire.from_wire(reply[1])
-                raised = reply[1] if type(reply[1]) is str else "?"
+                kind, payload, states = reply
+                raised = payload if kind == "raise" and type(payload) is str else "?"
+                if kind == "ok" or raised in self.expected:  # the check sees the call's effects
+                    graph = wire.Graph(known)
+                    value = wire.from_wire(payload, graph=graph) if kind == "ok" else None
+                    graph.apply(states)  # decoded after the value, as the candidate encoded them
+                    if kind == "ok":
+                        return value
             except Exception as e:  # noqa: BLE001 - broken pipe, end of stream, malformed or unbuildable reply
                 raise self._fail(f"{name}(): {type(e).__name__}: {e}"[:200]) from None
             if raised in self.expected:
