@@ -117,10 +117,10 @@ def test_the_checks_objects_see_the_calls_effects():
 
 
 def test_unmirrorable_arguments_and_new_cycles_are_refused():
-    for bad in ([bytearray(b"x")], {"k": object()}, (1, [type("L", (list,), {})()])):
+    for bad in ([bytearray(b"x")], {"k": object()}, (1, [type("L", (list,), {})()]), iter([1])):
         with pytest.raises(TypeError):
             reachable((bad,), {})
-    assert reachable((b"x", 1j, (1, "s")), {}) == [b"x", 1j, (1, "s")]  # immutable: nothing to write back
+    assert reachable((b"x", 1j, (1, "s"), range(3)), {}) == [b"x", 1j, (1, "s"), range(3)]  # immutable: nothing to write back
     with pytest.raises(TypeError):
         call_across(lambda: (lambda r: r.append(r) or r)([]))
 

@@ -34,12 +34,13 @@ What the check sees of a call is what Python would show it, for arguments of pla
     new one and the check's old reference keeps the old contents);
   - a return value that is an argument (any type), or one of those objects, or holds them, is the check's
     own object; new lists, dicts and sets the candidate shares (`[[0] * 3] * 3`) arrive shared;
+  - a call that raises an expected exception (below) leaves its effects on the arguments as a return does;
   - not kept: the identity of tuples and frozensets inside arguments and of scalars inside containers
-    (equal copies come back: `x in xs` for a nan x differs); the effects of an expected exception's call
-    are kept as for a return.
-Fail closed (the call raises CandidateError): an argument holding anything but plain data, bytes or
-complex (a bytearray, an instance of a class, a list subclass, nesting past 100), whose changes could not
-be shown; a return value or argument state that is not plain data or has a cycle through new objects.
+    (equal copies come back: `x in xs` for a nan x differs).
+Fail closed (the call raises CandidateError): an argument holding anything but plain data, bytes,
+complex or range (a bytearray, an iterator, an instance of a class, a list subclass, nesting past 100),
+whose changes could not be shown; a return value or argument state that is not plain data, or has a
+cycle through new objects.
 Not modelled: objects the candidate keeps between calls. Its process holds copies, so a check that
 changes a returned list or an argument after the call, then calls again, is not seen by the candidate
 (Python would let a function that kept the object see the change).

@@ -112,7 +112,7 @@ def _build(tag, items, depth, graph):
 _MUTABLE = (list, dict, set)
 _MUTABLE_TAGS = ("l", "d", "s")
 # immutable leaves a check may pass besides plain data (they cross by pickle; they can only come back by "r")
-_IMMUTABLE_LEAVES = (bytes, complex)
+_IMMUTABLE_LEAVES = (bytes, complex, range)
 
 
 def reachable(args, kwargs) -> list:
