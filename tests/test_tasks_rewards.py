@@ -104,7 +104,8 @@ def test_jsonl_task_holds_out_the_tail_and_shuffles_per_epoch(tmp_path):
     "text, expected",
     [
         ("so \\boxed{\\frac{1}{2}} done", "\\frac{1}{2}"),
-        ("\\boxed{a^{2}} then \\boxed{x_{1}+{y}}", "x_{1}+{y}"),
+        ("\\boxed{a^{2}} then \\boxed{x_{1}+{y}}", None),  # two different boxes: a hedge, no answer
+        ("so \\boxed{x_{1}+{y}}.", "x_{1}+{y}"),
         ("<think>7*8</think><answer> 56 </answer>", "56"),
         ("<answer>\\boxed{3}</answer>", "3"),
         ("work\n#### 1,000", "1,000"),
@@ -191,3 +192,20 @@ def test_builtin_rewards_accept_trl_conversational_completions():
     conv = [[{"role": "assistant", "content": "<think>7*8</think><answer>56</answer>"}]]
     assert rewards.math_answer(["q"], conv, answer=["56"]) == [1.0]
     assert rewards.BUILTIN["format"](["q"], conv) == [1.0]
+
+
+def test_arithmetic_checker_refuses_concatenated_parentheses_and_hedges():
+    # The default training reward `correct` is this checker: "What is 8 * 7?" once accepted \boxed{(5)(6)}.
+    task = build(kind="arithmetic", digits=1)
+    ex = tasks.Example("What is 8 * 7?", "56")
+    assert task.check("7 * 8 = \\boxed{56}", ex).correct
+    assert rewards.task_reward(task)(["q"], [[{"role": "assistant", "content": "\\boxed{56}"}]], answer=["56"]) == [1.0]
+    for hack in ("\\boxed{(5)(6)}", "\\boxed{57} or \\boxed{56}", "<answer>57</answer> \\boxed{56}",
+                 "I think it is 57 or maybe 56", "The answer is $57$ or $56$.", "\\boxed{56%0}"):
+        assert not task.check(hack, ex).correct, hack
+
+
+def test_builtin_rewards_score_tool_call_and_multipart_messages():
+    tool_call = [{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "calc"}}]}]
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "so \\boxed{56}"}]}]
+    assert rewards.math_answer(["q"] * 3, [tool_call, parts, [{"role": "assistant"}]], answer=["56"] * 3) == [0.0, 1.0, 0.0]

@@ -1,12 +1,22 @@
 """Math answers: extract the final answer from a completion, then compare it with the gold answer.
 
-Extraction, most explicit first: the last `\\boxed{…}` / `\\fbox{…}` (nested braces), the last
-`<answer>…</answer>`, `#### N`, "the answer is …", and optionally the last number in the text.
-Comparison: both sides normalised (LaTeX wrappers, `$`, thousands separators, `%`, degrees); if both read as
-numbers they are compared as exact rationals (`0.5`, `1/2`, `\\frac{1}{2}` are equal), else as strings.
+Extraction, most explicit first: the boxes (`\\boxed{…}` / `\\fbox{…}`, nested braces), the `<answer>…</answer>`
+tags, `#### N`, "the answer is …", and optionally the last math span or number in the text.
+Hedging is never an answer (`extract_with_reason` says why, `extract_answer` gives None):
+  - several boxes that differ (`\\boxed{57} or \\boxed{56}`), several answer tags that differ, or an answer tag
+    and a box that disagree; boxes equal as strings or as exact numbers (`\\frac{1}{2}`, `0.5`) are one answer;
+  - in a marked line or the fallback, the answer joined to a different candidate by a hedge word or a bare
+    separator: `The answer is $5$ or $6$.`, `#### $5$ or $6$`, `5 or maybe 6`, `$5$, $6$`, `5 and 6`.
+Comparison: both sides normalised (LaTeX wrappers, `$`, thousands separators, a trailing `%` or degree mark);
+if both read as numbers they are compared as exact rationals (`0.5`, `1/2`, `\\frac{1}{2}` are equal), else as
+strings. A number is a number only if its whole text is one: `(1)(5)`, `2(3)` and `5%0` are not numbers (one
+pair of enclosing parentheses is allowed: `(-3)`, `-(-56)`); a `%` or degree mark is a unit only at the end.
 Units: a number keeps its letters (`2x`, `2i`, `3n`, `10m` are not numbers) unless they are a unit word written
 apart from it: inside `\\text{…}`/`\\mbox{…}` or after a space and on the list below (`10 m`, `12 dollars`).
 Mixed numbers: `2 1/2` and `2\\frac{1}{2}` are 5/2 (a whole number then a proper fraction), never 21/2.
+Cost: every helper is linear in its input (single scans, no regex with lazy or nested quantifiers over
+unbounded text); completions over MAX_COMPLETION_CHARS are refused before any extraction, and numbers over
+MAX_NUMBER_CHARS characters are not read as numbers. Nothing a completion's text reaches raises.
 Shared by the tasks' checkers, the `math_answer` reward and the verifiers: a neutral module that imports
 nothing from rlvr, so tasks and rewards need not import each other.
 """
@@ -14,8 +24,13 @@ nothing from rlvr, so tasks and rewards need not import each other.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+
+MAX_COMPLETION_CHARS = 100_000  # longer completions score 0 ("completion too long") before any extraction
+MAX_ALTERNATIVES = 32  # an answer joined by hedges or separators to more candidates than this is a hedge
+MAX_NUMBER_CHARS = 20_000  # longer text is not read as a number (exact up to ~15,000 digits, no int() limit)
 
 
 @dataclass(frozen=True)
@@ -24,14 +39,24 @@ class Check:
 
     correct: bool | None  # None: nothing verifiable to check (a general chat prompt); left out of accuracy
     extracted: str | None  # the answer found in the completion (None: nothing found), used by maj@k
+    reason: str = ""  # why nothing was extracted (a hedge, "completion too long"), when that is known
 
-_NUMBER = re.compile(r"(?<![A-Za-z])(?:-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z\d])")
-_ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*([^\n]+)", re.IGNORECASE)
-_HASHES = re.compile(r"####\s*([^\n]+)")
+
+# ASCII digits only (re.ASCII) here and in to_number: `٣` or `３` are not read as 3 behind the checker's back.
+_NUMBER = re.compile(r"(?<![A-Za-z\d])(?:-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z\d])",
+                     re.ASCII)
+_ANSWER_IS = re.compile(r"answer[ \t]*(?:is|:)[ \t]*:?[ \t]*([^\n]+)", re.IGNORECASE)
+_HASHES = re.compile(r"####[ \t]*([^\n]+)")
 _FRAC = re.compile(r"\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|textnormal|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
-# A math span in prose: $…$ (not $$), \(…\), \[…\]. Used for golds like "The final answer is $14{,}916$."
-_SPAN = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$|\$\$(.+?)\$\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE = re.compile(r"[{}]")
+_NONSPACE = re.compile(r"\S")
+# Between two candidate answers: a word that hedges ("5 or maybe 6", "$5$, but it could be $6$") ...
+_HEDGE = re.compile(r"(?<![A-Za-z])(?:or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|might"
+                    r"|could|unsure|guess)(?![A-Za-z])|not sure|\\(?:lor|vee)(?![A-Za-z])", re.IGNORECASE)
+# ... or nothing but separators: "$5$, $6$", "5 and 6", "$5$ $6$" give two answers, not one.
+_BARE_JOIN = re.compile(r"[\s,;$]*(?:(?:and|&|\\text\{\s*and\s*\})[\s,;$]*)?")
 # Unit words that may follow a number after a space. Single letters only where they are SI symbols that are
 # not also the usual variable names (x, n, i, e, t, a, b, c, k are never units).
 UNITS = frozenset("""
@@ -44,11 +69,27 @@ square sq cubic per percent pct people students apples times ways
 """.split())
 
 
+# ---------------------------------------------------------------- completions and scanning helpers
+
+
 def completion_text(completion) -> str:
-    """A completion as text: TRL hands conversational completions over as message lists."""
-    if isinstance(completion, list):
-        return "".join(m.get("content", "") for m in completion if isinstance(m, dict) and m.get("role") == "assistant")
-    return completion
+    """A completion as text: TRL hands conversational completions over as message lists. An assistant
+    message's content is text, None (a tool call: no text) or a list of parts, of which only
+    {"type": "text", "text": …} carry text; messages and parts are joined by newlines (so "…5" and "6…" never
+    read as 56). Anything else has no text: it scores 0 and never raises."""
+    if isinstance(completion, str):
+        return completion
+    if not isinstance(completion, list):
+        return ""
+    texts = []
+    for m in completion:
+        content = m.get("content") if isinstance(m, dict) and m.get("role") == "assistant" else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts += [p["text"] for p in content
+                      if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)]
+    return "\n".join(texts)
 
 
 def check_completion(completion) -> None:
@@ -58,16 +99,38 @@ def check_completion(completion) -> None:
 
 
 def braced_content(text: str, i: int) -> str | None:
-    """The text from index i (just after an opening brace) to its matching closing brace; None if unclosed."""
+    """The text from index i (just after an opening brace) to its matching closing brace; None if unclosed.
+    Linear in the rest of the text: call it once per text, not once per box (see `box_spans`)."""
     depth = 1
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j]
+    for m in _BRACE.finditer(text, i):
+        depth += 1 if m.group() == "{" else -1
+        if depth == 0:
+            return text[i:m.start()]
     return None
+
+
+def box_spans(text: str) -> list[tuple[int, int, int]]:
+    """(box start, content start, content end) of every closed \\boxed{…}/\\fbox{…}, in order of the box; an
+    unclosed box is skipped. One scan with a brace stack, so 4,000 unclosed boxes cost what one does."""
+    openers = {m.end() - 1: m.start() for m in _BOX.finditer(text)}  # index of the box's "{" -> its "\\"
+    if not openers:
+        return []
+    stack: list[int] = []
+    found = []
+    for m in _BRACE.finditer(text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            o = stack.pop()
+            if o in openers:
+                found.append((openers[o], o + 1, m.start()))
+    return sorted(found)
+
+
+def all_boxed(text: str) -> list[str]:
+    """Contents of every closed box in order, stripped. Materialises every box: nested boxes in a long
+    completion add up to quadratic memory, so completions go through `boxed_answer` instead."""
+    return [text[cs:ce].strip() for _, cs, ce in box_spans(text)]
 
 
 def last_boxed(text: str) -> str | None:
@@ -78,27 +141,83 @@ def last_boxed(text: str) -> str | None:
     return braced_content(text, text.index("{", start) + 1)
 
 
+def all_tags(text: str, tag: str) -> list[str]:
+    """Contents of every <tag>…</tag>, stripped, left to right: each runs from an opening tag to the next
+    closing one (`<a>1<a>2</a>` is "1<a>2"). One scan: an unclosed tag ends the search."""
+    found, pos, open_, close = [], 0, f"<{tag}>", f"</{tag}>"
+    while (o := text.find(open_, pos)) >= 0:
+        c = text.find(close, o + len(open_))
+        if c < 0:
+            break
+        found.append(text[o + len(open_):c].strip())
+        pos = c + len(close)
+    return found
+
+
 def last_tag(text: str, tag: str) -> str | None:
-    matches = re.findall(rf"<{tag}>(.*?)</{tag}>", text, flags=re.DOTALL)
-    return matches[-1].strip() if matches else None
+    found = all_tags(text, tag)
+    return found[-1] if found else None
 
 
-def extract_answer(text: str, *, fallback_last_number: bool = True) -> str | None:
-    for found in (last_boxed(text), last_tag(text, "answer")):
-        if found is not None:
-            inner = last_boxed(found)
-            return (inner if inner is not None else found).strip()
-    return unmarked_answer(text, fallback_last_number=fallback_last_number)
+def _math_span_positions(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of the math spans: $…$ (one line, not $$), $$…$$, \\(…\\), \\[…\\]; a `$` after a
+    backslash is money, not math. A left-to-right scan that jumps from opener to opener; once a closer is
+    missing no later opener of its kind is tried, so 16,000 unclosed `\\(` cost one pass."""
+    out, i, n = [], 0, len(text)
+    d = p = k = -1  # the next `$`, `\\(`, `\\[` at or after i (n: none left), searched again only once passed
+    while True:
+        if d < i:
+            d = text.find("$", i) % (n + 1)  # -1 -> n
+        if p < i:
+            p = text.find("\\(", i) % (n + 1)
+        if k < i:
+            k = text.find("\\[", i) % (n + 1)
+        i = min(d, p, k)
+        if i >= n - 1:
+            return out
+        two = text[i:i + 2]
+        if two in ("\\(", "\\[", "$$"):
+            j = text.find("$$" if two == "$$" else "\\" + ")]"[two == "\\["], i + 2)
+            if j < 0:  # unclosed: no later opener of this kind can close either
+                p, k = (n if two == "\\(" else p), (n if two == "\\[" else k)
+                i += 2
+                continue
+            if j > i + 2:
+                out.append((i, j + 2, text[i + 2:j]))
+            i = j + 2
+        elif i > 0 and text[i - 1] == "\\":
+            i += 1  # `\\$`: a dollar sign
+        else:  # one $: the span closes at the next $, on the same line, unescaped, with something between
+            j = text.find("$", i + 1)
+            if j > i + 1 and text[j - 1] != "\\" and text.find("\n", i + 1, j) < 0:
+                out.append((i, j + 1, text[i + 1:j]))
+                i = j + 1
+            else:
+                i, d = i + 1, j % (n + 1)
+
+
+def _tidy_span(f: str) -> str:
+    """"\\frac{1}{3}," -> "\\frac{1}{3}": sentence punctuation goes; an ellipsis "1, 2, 3, ..." stays."""
+    f = f.strip()
+    if f and f[-1] in ".,;":
+        rest = f[:-1].rstrip()
+        if rest and rest[-1] not in ".\\":
+            return rest
+        if len(rest) < len(f) - 1:  # "x. ." keeps "x. " as the old rule did: only the blank run goes
+            return f[:len(rest) + 1]
+    return f
+
+
+def _dollars_pair(text: str) -> bool:
+    return (text.count("$") - text.count("\\$")) % 2 == 0  # unescaped `$` signs
 
 
 def math_spans(text: str) -> list[str]:
     """Contents of the math spans ($…$, $$…$$, \\(…\\), \\[…\\]) in order; none when the `$` signs do not pair up
     (GSM8K prose uses `$` for money: "for 9 * 2 = $18.")."""
-    if len(re.findall(r"(?<!\\)\$", text)) % 2:
+    if not _dollars_pair(text):
         return []
-    found = (next(g for g in m.groups() if g is not None) for m in _SPAN.finditer(text))
-    # "$\\frac{1}{3},$": sentence punctuation goes; an ellipsis "1, 2, 3, ..." stays
-    return [re.sub(r"(?<![.\\])\s*[.,;]$", "", f.strip()) for f in found]
+    return [_tidy_span(c) for _, _, c in _math_span_positions(text)]
 
 
 def bare_formula(text: str) -> str | None:
@@ -112,53 +231,203 @@ def bare_formula(text: str) -> str | None:
     return spans[0] if len(spans) == 1 else bare
 
 
-def unmarked_answer(text: str, *, fallback_last_number: bool) -> str | None:
+# ---------------------------------------------------------------- hedge-aware extraction
+
+
+def answer_key(s: str):
+    """What two answers must share to be one answer: the exact value of a number, else the normalised text."""
+    value = to_number(s)
+    return value if value is not None else normalize(s).replace(" ", "")
+
+
+def _hedged(text: str, cands: list[tuple[int, int, str]], k: int) -> str:
+    """The hedge around candidate k ("" if none): walking from it through the joiners between neighbouring
+    candidates while each joiner hedges ("or", "maybe", …, or bare separators), a candidate with another
+    value. `5 or maybe 6` hedges; `12 + 5 = 17` and `add 3 and 4 to get 7` (for 7) do not."""
+    walked = 0
+    for step in (-1, 1):
+        j = k
+        while 0 <= j + step < len(cands):
+            left, right = sorted((cands[j], cands[j + step]))
+            joiner = text[left[1]:right[0]]
+            if not (_HEDGE.search(joiner) or _BARE_JOIN.fullmatch(joiner)):
+                break
+            j, walked = j + step, walked + 1
+            if walked > MAX_ALTERNATIVES:  # a long list of alternatives is no answer (and bounds the work)
+                return f"hedged: over {MAX_ALTERNATIVES} alternatives"
+            if cands[j][2] != cands[k][2] and answer_key(cands[j][2]) != answer_key(cands[k][2]):
+                return f"hedged: {cands[min(j, k)][2]!r} or {cands[max(j, k)][2]!r}"
+    return ""
+
+
+def _candidates(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Possible answers in order: math spans that hold a digit, and numbers outside every span."""
+    digit_spans = [(a, b, _tidy_span(c)) for a, b, c in spans if re.search(r"\d", c)]
+    out, si = list(digit_spans), 0
+    for m in _NUMBER.finditer(text):
+        while si < len(spans) and spans[si][1] <= m.start():
+            si += 1
+        if si < len(spans) and spans[si][0] <= m.start():
+            continue  # inside a span
+        out.append((m.start(), m.end(), m.group()))
+    return sorted(out)
+
+
+def unmarked_with_reason(text: str, *, fallback_last_number: bool) -> tuple[str | None, str]:
     """Without a box or answer tag: `#### N`, then "the answer is …" (its first math span if it has one), then
-    (optionally) the last math span, then the last number. (The math verifier first tries `bare_formula`.)"""
+    (optionally) the last math span, then the last number. (answer, "") or (None, why): the answer is refused
+    when it is picked out of its line or text and joined there to a different candidate by a hedge."""
     for pattern in (_HASHES, _ANSWER_IS):
-        matches = pattern.findall(text)
-        if matches:  # "is $28\\%$. I hope it is correct." -> 28\\%; "The largest $n$ is 34." -> 34
-            spans = [sp for sp in math_spans(matches[-1]) if re.search(r"\d", sp)]
-            numbers = _NUMBER.findall(matches[-1])
-            if spans:
-                return spans[0]
-            return numbers[-1] if numbers and math_spans(matches[-1]) else matches[-1].strip().rstrip(".").strip()
-    if fallback_last_number:
-        spans = math_spans(text)
-        if spans and re.search(r"\d", spans[-1]):
-            return spans[-1]
-        numbers = _NUMBER.findall(text)
-        if numbers:
-            return numbers[-1]
-    return None
+        last = None
+        for last in pattern.finditer(text):
+            pass
+        if last is None:
+            continue
+        region = last.group(1)  # "is $28\\%$. I hope it is correct." -> 28\\%; "The largest $n$ is 34." -> 34
+        spans = _math_span_positions(region) if _dollars_pair(region) else []
+        cands = _candidates(region, spans)
+        if any(re.search(r"\d", c) for _, _, c in spans):
+            k = next(i for i, c in enumerate(cands) if region[c[0]] in "$\\")  # the first span with a digit
+        elif spans and cands:
+            k = max(i for i, c in enumerate(cands) if _NUMBER.fullmatch(c[2]))
+        else:  # the whole line is the answer: whatever it hedges stays in it for the comparison to see
+            return region.strip().rstrip(".").strip(), ""
+        why = _hedged(region, cands, k)
+        return (None, why) if why else (cands[k][2], "")
+    if not fallback_last_number:
+        return None, "no answer found"
+    spans = _math_span_positions(text) if _dollars_pair(text) else []
+    if spans and re.search(r"\d", spans[-1][2]):
+        cands = _candidates(text, spans)
+        k = max(i for i, c in enumerate(cands) if c[0] == spans[-1][0])
+    else:  # the last number, also inside a span: "$x = 5$ then $y$" -> 5
+        cands = [(m.start(), m.end(), m.group()) for m in _NUMBER.finditer(text)]
+        k = len(cands) - 1
+        if not cands:
+            return None, "no answer found"
+    why = _hedged(text, cands, k)
+    return (None, why) if why else (cands[k][2], "")
+
+
+def unmarked_answer(text: str, *, fallback_last_number: bool) -> str | None:
+    return unmarked_with_reason(text, fallback_last_number=fallback_last_number)[0]
+
+
+def boxed_answer(text: str, key: Callable[[str], object] = answer_key) -> tuple[str | None, str] | None:
+    """None if the text has no closed box; else (last box's content, "") or (None, why): boxes whose `key`
+    differ hedge. A box that only wraps another (`\\boxed{\\boxed{5}}`) is that box. Stops at the first
+    difference, so nested boxes are materialised two at a time, never all at once."""
+    spans = box_spans(text)
+    if not spans:
+        return None
+    by_start = {b: (cs, ce) for b, cs, ce in spans}
+    first, first_key, answer = None, None, None
+    for _, cs, ce in spans:
+        inner = _NONSPACE.search(text, cs, ce)
+        end = ce
+        while end > cs and text[end - 1].isspace():
+            end -= 1
+        if inner and inner.start() in by_start and by_start[inner.start()][1] + 1 == end:
+            continue  # a wrapper: its only content is the next box
+        answer = text[cs:ce].strip()
+        if first is None:
+            first, first_key = answer, key(answer)
+        elif answer != first and key(answer) != first_key:  # the same text again needs no key (9,000 boxes)
+            return None, "several different boxed answers"
+    return (answer, "") if answer else (None, "empty box")
+
+
+def extract_with_reason(text: str, *, fallback_last_number: bool = True) -> tuple[str | None, str]:
+    """(answer, "") or (None, why): the light checker's extraction, hedge-aware (see the module docstring)."""
+    if len(text) > MAX_COMPLETION_CHARS:
+        return None, f"completion too long (over {MAX_COMPLETION_CHARS} characters)"
+    boxed = boxed_answer(text)
+    tags = all_tags(text, "answer")
+    tag_keys = set()
+    for t in dict.fromkeys(tags):  # distinct texts in order; a tag holding a box is that box (counted above)
+        tag_keys |= set() if _BOX.search(t) else {answer_key(t)}
+        if len(tag_keys) > 1:
+            return None, "several different tagged answers"
+    if boxed is not None:
+        if boxed[0] is not None and tag_keys and tag_keys != {answer_key(boxed[0])}:
+            return None, "answer tag and box disagree"
+        return boxed
+    if tags:
+        return (tags[-1], "") if tags[-1] else (None, "empty answer")
+    return unmarked_with_reason(text, fallback_last_number=fallback_last_number)
+
+
+def extract_answer(text: str, *, fallback_last_number: bool = True) -> str | None:
+    return extract_with_reason(text, fallback_last_number=fallback_last_number)[0]
+
+
+# ---------------------------------------------------------------- normalising and reading numbers
+
+_TRAILING_UNIT = ("\\%", "%", "^\\circ", "^{\\circ}", "°")
+
+
+def _drop_trailing_unit(s: str) -> str:
+    """`50\\%.` -> `50`, `90^\\circ` -> `90`: one percent or degree mark is a unit only at the very end."""
+    s = s.strip().rstrip(".").strip()
+    mark = next((m for m in _TRAILING_UNIT if s.endswith(m)), "")
+    if mark == "%" and s.endswith("\\%"):
+        mark = "\\%"
+    return s[: len(s) - len(mark)].strip().rstrip(".").strip()
 
 
 def normalize(answer: str) -> str:
     s = answer.strip()
     s = _TEXT.sub(r" \1 ", s)  # spaced, so that `5\,\text{cm}` stays "5 cm": a unit apart from its number
     s = _FRAC.sub(r"(\1)/(\2)", s)
-    for token in ("\\$", "$", "\\left", "\\right", "\\!", "\\,", "\\;", "^\\circ", "^{\\circ}", "\\%", "%"):
-        s = s.replace(token, "")
-    s = s.strip().rstrip(".").strip()
+    s = re.sub(r"\\\$|\$|\\[!,;]|\\(?:left|right)(?![A-Za-z])", "", s).replace("{,}", ",")
+    # A `%` anywhere else stays: in LaTeX it starts a comment, in prose it is not a unit (`5%0` is not 50).
+    s = _drop_trailing_unit(s)
     s = re.sub(r"(?<=\d),(?=\d{3}\b)", "", s)  # thousands separators
     return re.sub(r"\s+", " ", s)
 
 
-_MIXED = re.compile(r"(-?)(\d+)(?:\s+|\s*(?=\\[dt]?frac))(?:(\d+)/(\d+)|\\[dt]?frac\{(\d+)\}\{(\d+)\})")
+_DEC = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+# A term: a signed decimal, in at most one pair of parentheses, which may carry a sign: 5, -5, (-3), -(-56).
+_TERM = rf"[+-]?(?:{_DEC}|\(\s*[+-]?(?:{_DEC})\s*\))"
+_RATIO = re.compile(rf"({_TERM})(?:\s*/\s*({_TERM}))?", re.ASCII)
+_MIXED = re.compile(r"(-?)(\d+)(?:\s+|\s*(?=\\[dt]?frac))(?:(\d+)/(\d+)|\\[dt]?frac\{(\d+)\}\{(\d+)\})", re.ASCII)
+
+
+def _int(digits: str) -> int:
+    """int() of a digit string without Python's 4,300-digit limit on str -> int (callers bound the length)."""
+    value = 0
+    for i in range(0, len(digits), 4000):
+        chunk = digits[i:i + 4000]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return value
+
+
+def _term(t: str) -> Fraction:
+    sign = -1 if t.lstrip().startswith("-") else 1
+    inner = t.strip().lstrip("+-").strip()
+    if inner.startswith("("):
+        inner = inner[1:-1].strip()
+        sign *= -1 if inner.startswith("-") else 1
+        inner = inner.lstrip("+-")
+    whole, _, frac = inner.replace(",", "").partition(".")
+    return sign * Fraction(_int(whole + frac or "0"), 10 ** len(frac))
 
 
 def strip_unit(s: str) -> str:
     """`12 dollars` -> `12`, `5 cm^2` -> `5`: a unit word after a space (see UNITS); glued letters stay."""
-    m = re.fullmatch(r"(.*?\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", s)
+    m = re.fullmatch(r"(.*\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", s)
     return m.group(1) if m and m.group(2) in UNITS else s
 
 
 def to_number(answer: str) -> Fraction | None:
-    """Exact value of a plain number, decimal, fraction or mixed number (a unit word after it ignored), else None."""
+    """Exact value of a plain number, decimal, fraction or mixed number (a unit word after it ignored), else None.
+    Its whole text must be the number: `(1)(5)`, `2(3)`, `\\frac{(1)(2)}{5}` are not numbers."""
+    if len(answer) > MAX_NUMBER_CHARS:
+        return None
     raw = re.sub(r"\\[,;!]|\$", " ", _TEXT.sub(r" \1 ", answer)).strip().rstrip(".")
     mixed = _MIXED.fullmatch(strip_unit(re.sub(r"\s+", " ", raw)).strip())
     if mixed:  # a whole number then a proper fraction: 2 1/2 = 5/2
-        sign, whole, num, den = mixed.group(1), int(mixed.group(2)), *(int(g) for g in mixed.groups()[2:] if g)
+        sign, whole, num, den = mixed.group(1), _int(mixed.group(2)), *(_int(g) for g in mixed.groups()[2:] if g)
         if 0 < num < den:
             value = whole + Fraction(num, den)
             return -value if sign else value
@@ -166,16 +435,17 @@ def to_number(answer: str) -> Fraction | None:
     s = strip_unit(normalize(answer))
     if re.search(r"\d\s+\d", s):  # "2 1/2" that is not a mixed number, "1 000": not read by dropping the space
         return None
-    s = s.replace("(", "").replace(")", "").replace(" ", "")
-    m = re.fullmatch(r"(-?\d+(?:\.\d+)?|-?\.\d+)(?:/(-?\d+(?:\.\d+)?))?", s)
+    if s.startswith("(") and s.endswith(")") and "(" not in s[1:-1] and ")" not in s[1:-1]:
+        s = s[1:-1].strip()  # one pair of parentheses around the whole: (1/2)
+    m = _RATIO.fullmatch(s)
     if not m:
         return None
-    try:
-        value = Fraction(m.group(1))
-        if m.group(2) is not None:
-            value /= Fraction(m.group(2))
-    except (ZeroDivisionError, ValueError):  # ValueError: over Python's 4,300-digit int limit, not an answer
-        return None
+    value = _term(m.group(1))
+    if m.group(2) is not None:
+        den = _term(m.group(2))
+        if den == 0:
+            return None
+        value /= den
     return value
 
 
@@ -186,8 +456,10 @@ def answers_equal(predicted: str, gold: str) -> bool:
     return normalize(predicted).replace(" ", "") == normalize(gold).replace(" ", "")
 
 
-def check_answer(completion: str, gold: str, *, fallback_last_number: bool = True) -> Check:
-    extracted = extract_answer(completion, fallback_last_number=fallback_last_number)
+def check_answer(completion, gold: str, *, fallback_last_number: bool = True) -> Check:
+    """The light checker: hedge-aware extraction, then `answers_equal`. Never raises on a completion's content
+    (text or chat messages); a hedge or an over-long completion is Check(False, None, reason)."""
+    extracted, why = extract_with_reason(completion_text(completion), fallback_last_number=fallback_last_number)
     if extracted is None or extracted == "":
-        return Check(False, None)
+        return Check(False, None, why or "no answer found")
     return Check(answers_equal(extracted, gold), normalize(extracted))
