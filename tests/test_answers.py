@@ -153,6 +153,14 @@ def test_100kb_of_a_pathological_pattern_returns_fast(unit):
         assert best < 0.5, (unit, best)  # the quadratic versions took 6-8 s at a third of this size
 
 
+@pytest.mark.parametrize("text", ["answer is:" + "\n" * 99_000, "1" * 99_000 + "a", "$5" + " " * 99_000 + ".$",
+                                  "\\boxed{5" + " " * 99_000 + "x}", "5" + "%" * 99_000, "%" * 99_000 + "5",
+                                  "<answer>" + "1" * 99_000 + "</answer>", "1/" * 49_000 + "a"])
+def test_100kb_of_one_long_run_returns_fast(text):
+    for helper in (lambda: check_answer(text, "5"), lambda: normalize(text), lambda: math_spans(text)):
+        assert min(_seconds(helper) for _ in range(2)) < 0.5
+
+
 def test_closed_nested_boxes_and_box_helpers_are_linear():
     from rlvr.answers import all_boxed, box_spans, boxed_answer
 

@@ -45,8 +45,9 @@ class Check:
 # ASCII digits only (re.ASCII) here and in to_number: `٣` or `３` are not read as 3 behind the checker's back.
 _NUMBER = re.compile(r"(?<![A-Za-z\d])(?:-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z\d])",
                      re.ASCII)
-_ANSWER_IS = re.compile(r"answer[ \t]*(?:is|:)[ \t]*:?[ \t]*([^\n]+)", re.IGNORECASE)
-_HASHES = re.compile(r"####[ \t]*([^\n]+)")
+# Never two adjacent unbounded blank runs (`\s*:?\s*` retried every split of 50,000 newlines: quadratic).
+_ANSWER_IS = re.compile(r"answer\s*(?:is|:)[ \t]*:?\s*([^\n]+)", re.IGNORECASE)
+_HASHES = re.compile(r"####\s*([^\n]+)")
 _FRAC = re.compile(r"\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|textnormal|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -388,7 +389,7 @@ def normalize(answer: str) -> str:
 
 _DEC = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 # A term: a signed decimal, in at most one pair of parentheses, which may carry a sign: 5, -5, (-3), -(-56).
-_TERM = rf"[+-]?(?:{_DEC}|\(\s*[+-]?(?:{_DEC})\s*\))"
+_TERM = rf"[+-]?\s*(?:{_DEC}|\(\s*[+-]?\s*(?:{_DEC})\s*\))"
 _RATIO = re.compile(rf"({_TERM})(?:\s*/\s*({_TERM}))?", re.ASCII)
 _MIXED = re.compile(r"(-?)(\d+)(?:\s+|\s*(?=\\[dt]?frac))(?:(\d+)/(\d+)|\\[dt]?frac\{(\d+)\}\{(\d+)\})", re.ASCII)
 
@@ -408,7 +409,7 @@ def _term(t: str) -> Fraction:
     if inner.startswith("("):
         inner = inner[1:-1].strip()
         sign *= -1 if inner.startswith("-") else 1
-        inner = inner.lstrip("+-")
+        inner = inner.lstrip("+-").strip()
     whole, _, frac = inner.replace(",", "").partition(".")
     return sign * Fraction(_int(whole + frac or "0"), 10 ** len(frac))
 
