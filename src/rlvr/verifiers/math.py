@@ -22,6 +22,7 @@ question, "the answer is the second option" without a letter).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import unicodedata
@@ -33,6 +34,7 @@ from rlvr.answers import (UNITS, bare_formula, braced_content, check_completion,
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
+_GOLD_CHOICE = re.compile(r"^\(?([A-E])\)?$")  # a gold `e` is Euler's number, not option E
 _AND = re.compile(r"\s(?:and)\s|\\text\{\s*and\s*\}", re.IGNORECASE)  # "3 and 4" lists solutions too
 _OR = re.compile(r"\s(?:or|and/or)\s|\\(?:lor|vee|text\{\s*or\s*\})", re.IGNORECASE)
 
@@ -52,16 +54,30 @@ class MathResult:
 
 
 def all_boxed(text: str) -> list[str]:
-    """Contents of every \\boxed{…}/\\fbox{…} in order, braces balanced; an unclosed box is skipped."""
-    found = (braced_content(text, m.end()) for m in _BOX.finditer(text))
-    return [content.strip() for content in found if content is not None]
+    """Contents of every \\boxed{…}/\\fbox{…} in order, braces balanced; an unclosed box is skipped.
+    One pass pairs every brace (a stack of open positions), so 4000 unclosed boxes cost one scan, not 4000."""
+    starts = [m.end() for m in _BOX.finditer(text)]
+    if not starts:
+        return []
+    closes, stack = {}, []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            stack.append(m.end())
+        elif stack:
+            closes[stack.pop()] = m.start()
+    return [text[i:closes[i]].strip() for i in starts if i in closes]
+
+
+def box_key(box: str) -> str:
+    """A box as written, for the several-boxes rule: spaces and \\dfrac/\\tfrac aside, `50` and `50\\%` differ."""
+    return re.sub(r"\\[dt]frac", r"\\frac", re.sub(r"\s+|\\[,;!]", "", box))
 
 
 def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None, str]:
     """(answer, reason). Reason is non-empty when the completion hedges or gives nothing to check."""
     boxes = all_boxed(text)
     if boxes:
-        if len({canonical(b) for b in boxes}) > 1:
+        if len({box_key(b) for b in boxes}) > 1:
             return None, "several different boxed answers"
         return (boxes[-1], "") if boxes[-1] else (None, "empty box")
     tagged = last_tag(text, "answer")
@@ -89,16 +105,29 @@ def extract_gold(answer: str) -> str:
     return spans[-1] if spans else answer.strip()
 
 
-_UNIT_TEXT = re.compile(r"(?<=\S)\s*(?:\\,|\\;|\\ |~)?\s*\\(?:text|mbox|textnormal|textrm|mathrm)\s*"
-                        r"\{[\s~]*([A-Za-z][A-Za-z .]*)\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
+# One run of spacing (plain or LaTeX) between the value and its \\text unit: a single starred group, so that
+# a long run of spaces is scanned once (two adjacent `\s*` once made it quadratic).
+_UNIT_TEXT = re.compile(r"(?<=\S)(?:\s|\\[,; ]|~)*\\(?:text|mbox|textnormal|textrm|mathrm)\s*"
+                        r"\{[\s~]*([A-Za-z][A-Za-z ./]*)\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _BARE_UNIT = re.compile(r"(.*?\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", flags=re.DOTALL)
-# Text left in an answer after its unit: words that a parser would drop or misread (`3 \\text{ (not } 4)`).
-_WORDS = re.compile(r"\\(?:text\w*|mbox|mathrm|mathit|mathbf)\s*\{([^{}]*[A-Za-z][^{}]*)\}")
+
+
+# Units that answers.UNITS lacks but that MATH/GSM8K answers write in \\text{…}.
+_MORE_UNITS = frozenset("""
+inch in mi yd acre acres hectare hectares radian radians rad kph kmph celsius fahrenheit kelvin calorie calories
+joule joules watt watts volt volts newton newtons pascal sec. hr. min. cm. mm. km. ft. yd. kilometre kilometres
+centimetre centimetres millimetre millimetres tons ton tonne tonnes dozen dozens sqft cc cubic square meter
+""".split())
 
 
 def _is_unit(words: str) -> bool:
-    # A unit in \\text{…} is words of two letters or more, or one of UNITS: `\\text{ m}` yes, `\\text{i}` no.
-    return all(len(w) > 1 or w in UNITS for w in words.replace(".", " ").split())
+    """A trailing \\text{…} is dropped only when every word is a known unit (answers.UNITS, a few more, plurals,
+    `m/s`, `square meters`): `\\text{ cm}` yes; `\\text{ thousand}`, `\\text{ and six}`, `\\text{ at least}`,
+    `\\text{i}` no (they change or hedge the value, and stay for the "words in the answer" check)."""
+    parts = words.replace(".", " ").replace("/", " ").split()
+    known = UNITS | _MORE_UNITS
+    return bool(parts) and all(w in known or w.lower() in known or w.lower().removesuffix("s") in known
+                               or w.lower().removesuffix("es") in known for w in parts)
 
 
 def split_unit(s: str) -> tuple[str, str]:
@@ -131,16 +160,75 @@ _MACROS = re.compile(r"\\(?:def|gdef|edef|let|newcommand|renewcommand|providecom
 _SYMBOLS = set("°π√×÷−–≤≥≠∞·∈∪∩±∓…′″")
 
 
+_SUPERSCRIPT = {ch: str(d) for d, ch in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")} | {"⁻": "-", "⁺": "+"}
+
+
+def superscripts_to_powers(s: str) -> str:
+    """`3²` -> `3^{2}`, `x⁻¹` -> `x^{-1}`: NFKC would make `3²` the number 32."""
+    return re.sub("[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+", lambda m: "^{" + "".join(_SUPERSCRIPT[c] for c in m.group()) + "}", s)
+
+
 def suspicious(pred: str, gold: str) -> str:
     """Why an extracted answer is refused before any comparison ("" if it is not): a macro that defines or
     hides text, or a character outside ASCII that the gold does not use (Cyrillic `х` for x, zero-width
-    space, private-use): parsers drop or misread those, so `2х` once read as 2."""
+    space, private-use, subscript digits `101₂`): parsers drop or misread those, so `2х` once read as 2.
+    Judged on the text as written (NFKC turns `₂` into 2); only fullwidth forms (`３`) pass, as their ASCII."""
     if _MACROS.search(pred):
         return "macro that defines or hides text"
-    for ch in set(unicodedata.normalize("NFKC", pred)):
-        if ord(ch) > 127 and ch not in _SYMBOLS and ch not in gold:
+    for ch in set(pred):
+        wide = unicodedata.decomposition(ch).startswith("<wide>")
+        if ord(ch) > 127 and ch not in _SYMBOLS and ch not in gold and not wide:
             return f"character {ascii(ch)} outside the answer alphabet"
     return ""
+
+
+# Symbols that make an answer something other than one value: negation, approximation, divisibility, arrows,
+# logic, set relations, alternatives (`\\`, `&`, cases), a LaTeX comment (`%` unescaped, not at the end), `?`.
+# The parser reads `5 \\approx 7` as 5 and `5 \\mid 7` as 7, so each is refused unless the gold uses it too.
+_CONNECTIVES = re.compile(
+    r"\\(?:neq?|not|n?eg|lnot|sim|simeq|approx|cong|equiv|n?mid|[vV]ert|\||to|gets|mapsto|implies|impliedby|iff"
+    r"|(?:long)?(?:left|right|leftright|Left|Right|Leftright)arrow|land|wedge|bigvee|bigwedge|cup|cap|in|notin"
+    r"|ni|subset|subseteq|supset|supseteq|setminus|backslash|slash|colon|cr|propto|parallel|perp"
+    r"|begin\{(?:cases|aligned|align\*?|gathered)\})(?![A-Za-z])|\\\\|&|(?<!\\)%(?!\s*$)|\?|(?<!\\);")
+# Text left in an answer after its unit: commands that typeset prose, whose words a parser drops or misreads
+# (`3 \\text{ (not } 4)` once read as 4, `\\hbox{not } 5` as 5). Every such command, not only \\text.
+_WORDS = re.compile(r"\\(?:text\w*|[mhv]box|fbox|emph|operatorname\*?|math(?:rm|it|bf|sf|tt|normal)|mbox"
+                    r"|textsf|textit|texttt|bf|it|rm|sf|tt)\s*\{([^{}]*[A-Za-z][^{}]*)\}")
+
+
+_SAME_CONNECTIVE = {"\\ne": "\\neq", "\\not": "\\neq"}  # and `!=` in a gold
+
+
+def unread_parts(pred: str, gold: str) -> str:
+    """Why pred cannot be read as one value of the gold's kind ("" if it can): a connective the gold does not
+    use, a `$` (the parser would split the answer into spans and keep one; a leading money sign is fine), or
+    an inequality where the gold is a value. (Equations `a = b` are judged in the workers: every side must be
+    equal, see `symbolic_equal`.)"""
+    # & and \\ of a matrix or array are its cells
+    body = re.sub(r"\\begin\{([pbBvV]?matrix|array)\}.*?\\end\{\1\}", "M", pred, flags=re.DOTALL)
+    sets = _interval_like(gold)
+    in_gold = {_SAME_CONNECTIVE.get(m.group(), m.group()) for m in _CONNECTIVES.finditer(gold)}
+    in_gold |= {"\\neq"} if "!=" in gold else set()
+    # one item at a time: `x=3 \\text{ or } x=-2` and `x = 1, y = 2` are lists of labelled values
+    items = [strip_equation(i) for i in split_top(_AND.sub(", ", _OR.sub(", ", body)))]
+    for m in (m for i in items for m in _CONNECTIVES.finditer(i)):  # `x \\in [0,1)` is the interval
+        if _SAME_CONNECTIVE.get(m.group(), m.group()) not in in_gold and not (
+                sets and m.group() in ("\\cup", "\\cap", "\\setminus")):
+            return f"connective the gold does not use: {m.group()!r}"
+    if re.search(r"(?<!\\)\$", re.sub(r"^\s*\$(?=\s*\d)", "", pred)):
+        return "a '$' inside the answer"
+    if any(_INEQUALITY.search(i) for i in items) and not _INEQUALITY.search(gold) and not sets:
+        return "an inequality where a value is expected"
+    return ""
+
+
+_INEQUALITY = re.compile(r"<|>|\\[lg]eq?(?![A-Za-z])|\\[lg]t(?![A-Za-z])")
+
+
+def _interval_like(gold: str) -> bool:
+    # `x < 3` answers `(-\\infty, 3)`; a relation may answer a set, an interval or a union of them
+    return bool(re.search(r"\\infty|\\cup|\\cap|\\mathbb|\\emptyset|\\varnothing", gold)) or (
+        structure(gold) or ("",))[0] in ("set", "tuple")
 
 
 def canonical(s: str) -> str:
@@ -196,9 +284,9 @@ def _wraps(c: str) -> bool:
 def structure(s: str) -> tuple[str, str, str, list[str]] | None:
     """(kind, open, close, items) for sets, tuples/intervals and matrices; None for a scalar."""
     c = canonical(strip_equation(s))
-    m = re.fullmatch(r"\\begin\{[pbv]?matrix\}(.*)\\end\{[pbv]?matrix\}", c)
+    m = re.fullmatch(r"\\begin\{([pbB]?matrix)\}(.*)\\end\{\1\}", c)  # vmatrix is a determinant: a scalar
     if m:
-        rows = [r for r in m.group(1).split("\\\\") if r]
+        rows = [r for r in m.group(2).split("\\\\") if r]
         return "matrix", "[", "]", [",".join(r.split("&")) for r in rows]
     if len(c) >= 2 and c[0] == "{" and c[-1] == "}" and _wraps(c):
         return "set", "{", "}", split_top(c[1:-1])
@@ -231,12 +319,14 @@ def exact(s: str) -> Fraction | None:
 def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, str]:
     """Decide without sympy where possible: (verdict or None if undecided, method). A bare list is unordered
     at the top (solutions `-2, 1`), ordered inside a matrix row or tuple."""
-    g_choice, p_choice = _CHOICE.fullmatch(canonical(gold).replace("\\text", "").strip("{}")), _CHOICE.fullmatch(
+    g_choice, p_choice = _GOLD_CHOICE.fullmatch(canonical(gold).replace("\\text", "").strip("{}")), _CHOICE.fullmatch(
         canonical(pred).replace("\\text", "").replace("{", "").replace("}", ""))
     if g_choice:
         return (p_choice is not None and p_choice.group(1).upper() == g_choice.group(1).upper()), "choice"
     if canonical(strip_equation(pred)) == canonical(strip_equation(gold)):
         return True, "string"
+    if re.fullmatch(r"[A-Za-z]", canonical(pred)) and re.fullmatch(r"[A-Za-z]", canonical(gold)):
+        return False, "string"  # one letter for another: `E` is not Euler's `e` (the parser lowercases names)
     gs, ps = structure(gold), structure(pred)
     if gs is None and ps is not None and exact(gold) is not None:
         return False, "list where a scalar is expected"
@@ -248,9 +338,11 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
         bare_pair = ps[0] == "list" and gs[1:3] == ("(", ")")  # `x = 1, y = 2` for the point (1, 2)
         if len(ps[3]) != len(gs[3]) or (gs[0] == "tuple" and not bare_pair and (ps[1], ps[2]) != (gs[1], gs[2])):
             return False, gs[0]
-        if gs[0] == "set" or (top and gs[0] == ps[0] == "list"):  # a bare list of solutions is unordered
+        if gs[0] == "set":
             verdicts = [any(quick_compare(p, g, False)[0] for p in ps[3]) for g in gs[3]]
             return (all(verdicts), "set") if all(v is not None for v in verdicts) else (None, "set")
+        if top and gs[0] == ps[0] == "list":  # solutions `-2, 1`: unordered, but `1, 1, 2` is not `1, 2, 2`
+            return _same_multiset(ps[3], gs[3]), "multiset"
         verdicts = [quick_compare(p, g, False)[0] for p, g in zip(ps[3], gs[3])]
         if all(v is True for v in verdicts):
             return True, gs[0]
@@ -259,14 +351,87 @@ def quick_compare(pred: str, gold: str, top: bool = True) -> tuple[bool | None, 
         return None, gs[0]
     if exact(pred) is None and re.fullmatch(r"\s*-?\d+\s+\d+\s*/\s*\d+\s*", normalize(pred)):
         return False, "malformed mixed number"  # 11 7/6: neither a mixed number nor anything else
-    pn, gn = exact(pred), exact(gold)
+    pn, gn = exact(ungrouped(pred)), exact(gold)  # `1 000` and `1\\,000` are 1000
     if pn is not None and gn is not None:
-        if pn != gn and "." in pred and not _terminates(gn):  # 0.0833333 for 1/12: a written approximation
-            return abs(pn - gn) <= Fraction(1, 10**6) * max(1, abs(gn)), "numeric"
-        if pn != gn and (_PERCENT.search(pred) and pn / 100 == gn or _PERCENT.search(gold) and gn / 100 == pn):
-            return True, "numeric"  # 28% is 28 (the usual gold) and also 0.28, on either side
+        decimals = _written_decimals(pred)
+        if pn != gn and decimals is not None and not _terminates(gn):  # 0.0833333 for 1/12: an approximation
+            return approximates(pn, decimals, gn), "numeric"
+        # 28% is 28 (the usual gold) and also 0.28, on either side; a percentage against a percentage (or two
+        # plain numbers) compares the numbers as written: 0.5% is not 50%
+        if pn != gn and bool(_PERCENT.search(pred)) != bool(_PERCENT.search(gold)):
+            return (pn / 100 == gn if _PERCENT.search(pred) else gn / 100 == pn), "numeric"
         return pn == gn, "numeric"
     return None, "symbolic"
+
+
+def _same_multiset(preds: list[str], golds: list[str]) -> bool | None:
+    """Each gold item matched by its own pred item (equality is transitive, so a greedy match is enough)."""
+    unused, undecided = list(preds), False
+    for g in golds:
+        verdicts = [quick_compare(p, g, False)[0] for p in unused]
+        if True in verdicts:
+            unused.pop(verdicts.index(True))
+        elif None in verdicts:
+            undecided = True
+        else:
+            return False
+    return None if undecided else True
+
+
+def ungrouped(s: str) -> str:
+    """`12 345 678` and `1\\,000.5` without their digit-group spaces; anything else unchanged (`2 1/2`, `5 12`)."""
+    m = re.fullmatch(r"\s*(-?\d{1,3})((?:(?:\s|\\[,;! ]|~)+\d{3})+)(\.\d+)?\s*", s)
+    return m.group(1) + re.sub(r"\D", "", m.group(2)) + (m.group(3) or "") if m else s
+
+
+_DECIMAL = re.compile(r"\s*-?\d*\.(\d+)\s*")
+
+
+def _written_decimals(s: str) -> int | None:
+    """How many decimals a plain written decimal has (`0.0833` -> 4); None for anything else."""
+    m = _DECIMAL.fullmatch(normalize(s))
+    return len(m.group(1)) if m else None
+
+
+def approximates(written: Fraction, decimals: int, value, rel_tol: float = 1e-6) -> bool:
+    """A decimal written for a value it cannot equal exactly (1/12, \\sqrt{17}): it must be that value rounded
+    (half up) or truncated to the decimals written (333333.0 is not 10^6/3, 0.0833334 is not 1/12) AND carry
+    enough significant digits: relative error at most rel_tol (0.33 is not 1/3). value: a Fraction, or a sympy
+    number evaluated to 50+ digits."""
+    value = value if isinstance(value, Fraction) else Fraction(str(value))
+    if value == 0 or (written < 0) != (value < 0):
+        return written == value
+    scaled = abs(value) * 10**decimals
+    allowed = {math.floor(scaled), math.floor(scaled + Fraction(1, 2))}  # truncated, rounded
+    return abs(written) * 10**decimals in allowed and abs(written - value) <= Fraction(rel_tol) * abs(value)
+
+
+def by_label(pred: str, gold: str) -> str | None:
+    """For a tuple gold: pred's labelled values put in order, as a tuple (`y=1, x=2` -> `(2, 1)`); pred
+    unchanged when it has no labels; None when labels cannot be ordered (a value unlabelled, a label twice,
+    labels the gold does not name). The order is the gold's own labels (`(x, y) = (1, 2)`), else alphabetical
+    for one-letter labels (x before y, a_1 before a_2), else as written (`(r, \\theta)`)."""
+    m = re.fullmatch(r"\s*\(([^()]*)\)\s*=\s*(\(.*\))\s*", pred, flags=re.DOTALL)
+    if m:
+        labels, values = split_top(m.group(1)), split_top(m.group(2)[1:-1])
+    else:
+        items = split_top(pred)
+        found = [re.fullmatch(rf"({_VAR})=(.+)", i, flags=re.DOTALL) for i in items]
+        if len(items) < 2 or not any(found):
+            return pred
+        if not all(found):
+            return None
+        labels, values = [f.group(1).strip() for f in found], [f.group(2).strip() for f in found]
+    if len(labels) != len(values) or len(set(labels)) != len(labels):
+        return None
+    g = re.fullmatch(r"\s*\(([^()]*)\)\s*=.*", gold, flags=re.DOTALL)
+    if g:
+        order = split_top(g.group(1))
+    else:
+        order = sorted(labels) if all(re.fullmatch(_VAR, lab) for lab in labels) else labels
+    if sorted(order) != sorted(labels):
+        return None
+    return "(" + ", ".join(values[labels.index(lab)] for lab in order) + ")"
 
 
 # ---------------------------------------------------------------- symbolic stage (runs in worker processes)
@@ -308,7 +473,8 @@ def _small_literals(e) -> bool:
 def constant_equal(a, b) -> bool | None:
     """a == b when a - b is a constant; None when it is not (or is no expression), for math-verify to decide.
 
-    Exact unless a side holds a written decimal (then within _REL_TOL, relative). sympy's evalf raises its
+    Exact: a decimal inside an expression counts as the number it writes (`4.9999999\\cdot1` is not 5; only a
+    whole answer written as a decimal may approximate, see `approximates`). sympy's evalf raises its
     working precision until it has 30 correct digits of a - b, so `\\sqrt{2}+10^{-100}` against `\\sqrt{2}`
     is 1e-100, not 0; a difference it cannot tell from 0 within 100 digits is 0 when the literals are small,
     else it must simplify to 0 (bounded by the worker's hard timeout)."""
@@ -323,9 +489,9 @@ def constant_equal(a, b) -> bool | None:
             return None
         if diff.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
             return bool(a == b)
-        if a.has(sympy.Float) or b.has(sympy.Float):
-            scale = max(1.0, abs(complex(b.evalf(30))))
-            return abs(complex(diff.evalf(30))) <= _REL_TOL * scale
+        if a.has(sympy.Float) or b.has(sympy.Float):  # 4.9999999 is 49999999/10^7, not 5 to 6 places
+            a, b = exact_decimals(a), exact_decimals(b)
+            diff = a - b
         try:
             return bool(diff.evalf(30, strict=True) == 0)
         except PrecisionExhausted:
@@ -347,8 +513,7 @@ def _install_constant_equal() -> None:
     numeric, symbolic = grader.sympy_numeric_eq, grader.sympy_symbolic_eq
 
     def numeric_eq(a, b, float_rounding, numeric_precision):
-        if grader.is_atomic_or_pct_atomic(a, sympy.Number) or grader.is_atomic_or_pct_atomic(b, sympy.Number):
-            return numeric(a, b, float_rounding, numeric_precision)  # plain numbers and percentages: its rules
+        # exact first, plain numbers included: its float_rounding=6 made 999999.5+0 equal 1000000
         verdict = constant_equal(a, b)
         return numeric(a, b, float_rounding, numeric_precision) if verdict is None else verdict
 
@@ -390,30 +555,147 @@ def proportional_relations(gold, pred) -> bool | None:
     return None
 
 
+def exact_decimals(e):
+    """e with every Float replaced by the decimal it prints as, exactly (Float('4.9999999') -> 49999999/10^7)."""
+    import sympy
+
+    return e.xreplace({f: sympy.Rational(str(f)) for f in e.atoms(sympy.Float)})
+
+
 def _parse(s: str, *, trusted: bool) -> list:
     """math-verify's parse of one answer. Its unit stripping is kept for the gold (trusted) and off for the
-    prediction, whose units drop_unit has already removed: that stripping also eats glued letters (`10m` -> 10)."""
+    prediction, whose units drop_unit has already removed: that stripping also eats glued letters (`10m` -> 10).
+    The prediction is read as LaTeX only: the expression extractor pulls a bare number out of text the LaTeX
+    parser could not read (`\\neq 5`, `5?`, `\\hbox{not } 5` all became 5)."""
     from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
     norm = NormalizationConfig(basic_latex=True, units=trusted, malformed_operators=True, nits=True, boxed="all",
                                equations=False)
-    targets = [LatexExtractionConfig(boxed_match_priority=0, normalization_config=norm), ExprExtractionConfig()]
-    return parse(f"${s}$", targets, parsing_timeout=None)
+    targets = [LatexExtractionConfig(boxed_match_priority=0, normalization_config=norm)]
+    return parse(f"${s}$", targets + [ExprExtractionConfig()] if trusted else targets, parsing_timeout=None)
 
 
-def symbolic_equal(job: tuple[str, str, float]) -> bool:
-    """math-verify's verdict on (pred, gold), with its timeouts off: the worker pool enforces the hard limit."""
+_LITERAL = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,)(?:\\[!,;]|\s)*(?=\d{3}(?!\d))")
+
+
+def unread(text: str, expr) -> str:
+    """What of text the parsed expr lost ("" if nothing): every number literal must be a number in expr (up to
+    sign, or as its reciprocal: `\\sqrt[3]{2}` holds 1/3; `\\frac{6}{8}` may become 3/4 from two literals), and
+    every letter left after removing command names and prose must be one of its symbols or e/i. The LaTeX
+    parser keeps one side of `5 \\approx 7`, the last span of `5$ $7`: a lost literal shows it."""
+    import sympy
+
+    items = list(expr) if isinstance(expr, sympy.MatrixBase) else [expr]
+    values, letters = set(), set()
+    for item in items:
+        for a in item.atoms(sympy.Number):
+            if a.is_Rational or a.is_Float:
+                v = abs(Fraction(a.p, a.q) if a.is_Rational else Fraction(str(a)))
+                values |= {v, 1 / v} if v else {v}
+        for sym in item.atoms(sympy.Symbol) | {f.func for f in item.atoms(sympy.core.function.AppliedUndef)}:
+            name = getattr(sym, "name", str(sym))
+            letters |= set(re.findall(r"[A-Za-z]", name.lower() + name.upper()))  # the parser lowercases F_n
+            values |= {Fraction(d) for d in re.findall(r"\d+", name)}  # a_1
+        letters |= {"e"} if item.has(sympy.E) or item.has(sympy.exp) else set()
+        letters |= {"i", "j"} if item.has(sympy.I) else set()
+    text = re.sub(r"\\([dt]?frac)\s*(\d)\s*(\d)", r"\\\1{\2}{\3}", text)  # \\frac94 is 9 over 4
+    # the parser evaluates \\binom{5}{2} to 10: its literals are that value
+    text = re.sub(r"\\[dt]?binom\s*\{\s*(\d{1,3})\s*\}\s*\{\s*(\d{1,3})\s*\}",
+                  lambda m: f" {math.comb(int(m.group(1)), int(m.group(2)))} ", text)
+    text = re.sub(r"\\begin\{array\}\s*\{[^{}]*\}", " ", text)  # the column spec {cc}
+    text = _WORDS.sub(" ", re.sub(r"\\(?:begin|end|mathbb|operatorname)\s*\{[^{}]*\}", " ", text))
+    for command, constant in (("\\pi", sympy.pi), ("\\infty", sympy.oo)):  # `2\\sqrt3 \\approx \\pi` kept 2\\sqrt3
+        if re.search(re.escape(command) + r"(?![A-Za-z])", text) and not any(
+                i.has(constant) or i.has(-constant) for i in items):
+            return f"{command}"
+    text = re.sub(r"\\[A-Za-z]+", " ", text)
+    for letter in re.findall(r"[A-Za-z]", text):
+        if letter not in letters:
+            return f"the letter {letter!r}"
+    for variant in dict.fromkeys((text, _THOUSANDS.sub("", text))):
+        literals = [Fraction(x) for x in _LITERAL.findall(variant)]
+        # a literal lost in a folded fraction: x over (or under) another literal y gives a number in expr
+        missing = [x for x in literals if x not in values
+                   and not any(y and (x / y in values or (x and y / x in values)) for y in literals)]
+        if not missing:
+            return ""
+    return f"the number {str(missing[0])!r}"
+
+
+def _plain_decimal_verdict(pred: str, gold: str, p, g) -> bool | None:
+    """A whole side written as a decimal against a constant the other side gives exactly: `approximates`
+    (exact equality when that constant is rational). None when neither side is a plain decimal or the other
+    side is no constant."""
+    import sympy
+
+    for text, other in ((pred, g), (gold, p)):
+        decimals = _written_decimals(text)
+        if decimals is None or not isinstance(other, sympy.Expr) or not other.is_number or other.has(sympy.Float):
+            continue
+        written = Fraction(normalize(text).strip())
+        if other.is_Rational:
+            return written == Fraction(other.p, other.q)
+        value = other.evalf(60)
+        if not value.is_real or not value.is_finite:
+            return False
+        return approximates(written, decimals, value, _REL_TOL)
+    return None
+
+
+def _one_value(expr, gold):
+    """(expr to compare, why refused): an equation or chain `[label =] a = b = c` states one value only when every
+    side equals the next (math-verify kept the last side of `x = 6 = 5` and the right side of `2\\sqrt3 = \\pi`).
+    Against a value gold the answer is then that value; against an equation, `label = last side`. A single
+    equation against an equation gold (`y = 2x + 1`) is left to math-verify's relation comparison."""
+    import sympy
+    from math_verify import verify
+
+    eqs = list(getattr(expr, "_unsorted_args", expr.args)) if isinstance(expr, sympy.And) else [expr]
+    if not all(isinstance(e, sympy.Eq) for e in eqs):
+        return expr, ""
+    relation = isinstance(gold, (sympy.core.relational.Relational, sympy.And))
+    if relation and len(eqs) == 1:
+        return expr, ""
+    sides = [eqs[0].lhs] + [e.rhs for e in eqs]
+    label = sides[0] if isinstance(sides[0], (sympy.Symbol, sympy.core.function.AppliedUndef)) else None
+    values = sides[1:] if label is not None else sides
+    for a, b in zip(values, values[1:]):
+        if not verify([a], [b], float_rounding=6, timeout_seconds=None):
+            return expr, "an equation whose sides differ"
+    if relation:
+        return sympy.Eq(label if label is not None else values[0], values[-1], evaluate=False), ""
+    return values[-1], ""
+
+
+def symbolic_equal(job: tuple[str, str, float]) -> tuple[bool, str]:
+    """math-verify's verdict on (pred, gold) and why it is False (""), with its timeouts off: the worker pool
+    enforces the hard limit. The prediction must parse as ONE expression that accounts for all of its text."""
     global _REL_TOL
     pred, gold, _REL_TOL = job
+    import sympy
     from math_verify import verify
 
     _install_constant_equal()
-    g, p = _parse(gold, trusted=True), _parse(drop_unit(pred), trusted=False)
-    if not g or not p:
-        raise ValueError(f"could not parse the {'gold answer' if not g else 'answer'}")
+    pred = drop_unit(pred)
+    g = _parse(gold, trusted=True)
+    if not g:
+        raise ValueError("could not parse the gold answer")
+    expr = next((x for x in _parse(pred, trusted=False) if isinstance(x, (sympy.Basic, sympy.MatrixBase))), None)
+    lost = "the answer" if expr is None else unread(pred, expr)
+    if lost:
+        return False, f"the parser could not read the whole answer ({lost})"
+    gold_expr = next((x for x in g if isinstance(x, sympy.Basic)), None)
+    expr, refused = _one_value(expr, gold_expr)
+    if refused:
+        return False, refused
+    verdict = _plain_decimal_verdict(pred, gold, expr, gold_expr)
+    if verdict is not None:
+        return verdict, "" if verdict else "not equal"
     # allow_set_relation_comp: `x < 3` answers the gold `(-\\infty, 3)` (the other way round works by default)
-    return bool(verify(g, p, float_rounding=6, timeout_seconds=None, allow_set_relation_comp=True))
+    verdict = bool(verify(g, [expr], float_rounding=6, timeout_seconds=None, allow_set_relation_comp=True))
+    return verdict, "" if verdict else "not equal"
 
 
 def check_case(completion, answer) -> None:
@@ -468,39 +750,46 @@ class MathVerifier:
             if pred == gold:  # the common case (`#### 18` against 18) needs nothing else
                 results.append(MathResult(1.0, pred, gold, "string", "", time.perf_counter() - start))
                 continue
-            refused = suspicious(pred, gold)
+            # first, before any regex runs over it: no real answer is that long; spare the workers
+            refused = f"answer over {MAX_SYMBOLIC_CHARS} characters" if len(pred) > MAX_SYMBOLIC_CHARS else ""
+            pred = superscripts_to_powers(pred)  # `3²` is 3^{2}; NFKC (below) would make it 32
+            refused = refused or suspicious(pred, gold)
             if refused:
                 results.append(MathResult(0.0, pred, gold, "none", refused, time.perf_counter() - start))
                 continue
-            pred = unicodedata.normalize("NFKC", pred)  # fullwidth digits and compatibility forms
+            pred = unicodedata.normalize("NFKC", pred)  # fullwidth digits
             solutions = _OR.search(gold) or (structure(gold) or ("",))[0] in ("set", "list")
-            if different_units(pred, gold):
-                results.append(MathResult(0.0, pred, gold, "none", "different unit", time.perf_counter() - start))
-                continue
-            if _OR.search(pred) and not solutions:
-                results.append(MathResult(0.0, pred, gold, "none", "hedged with 'or'", time.perf_counter() - start))
+            compared = pred
+            if (structure(gold) or ("",))[0] == "tuple":  # `y = 1, x = 2` is the point (2, 1)
+                compared = by_label(pred, gold)
+            refused = ("different unit" if different_units(pred, gold) else
+                       "hedged with 'or'" if _OR.search(pred) and not solutions else
+                       "labels that do not match the gold's order" if compared is None else
+                       unread_parts(drop_unit(pred), gold))
+            if refused:
+                results.append(MathResult(0.0, pred, gold, "none", refused, time.perf_counter() - start))
                 continue
             if solutions:  # the gold lists solutions ("3 or 4", {2, 18}): "x=2 or x=18" is that list, unordered
-                verdict, method = quick_compare(_AND.sub(", ", _OR.sub(", ", pred)), _AND.sub(", ", _OR.sub(", ", gold)))
+                compared = _AND.sub(", ", _OR.sub(", ", pred))
+                verdict, method = quick_compare(compared, _AND.sub(", ", _OR.sub(", ", gold)))
             else:
-                verdict, method = quick_compare(pred, gold)
+                verdict, method = quick_compare(compared, gold)
             r = MathResult(float(bool(verdict)), pred, gold, method, "" if verdict else "not equal",
                            time.perf_counter() - start)
             words = [w for w in _WORDS.findall(drop_unit(pred)) if w.strip() not in gold]
             if verdict is None and words:  # parsers drop or misread prose: `3 \\text{ (not } 4)` once read as 4
                 r.reason, verdict = f"words in the answer: {words[0].strip()!r}", False
-            if verdict is None and len(pred) > MAX_SYMBOLIC_CHARS:  # no real answer is that long; spare the workers
-                r.reason, verdict = f"answer over {MAX_SYMBOLIC_CHARS} characters", False
             if verdict is None:
-                symbolic.append(len(results))
+                symbolic.append((len(results), compared))
             results.append(r)
         if symbolic:
-            outcomes = self._workers().map([(results[i].extracted, results[i].gold, self.rel_tol) for i in symbolic])
+            outcomes = self._workers().map([(c, results[i].gold, self.rel_tol) for i, c in symbolic])
+            symbolic = [i for i, _ in symbolic]
             for i, out in zip(symbolic, outcomes):
                 r = results[i]
                 r.seconds += out.seconds
                 if out.ok and out.error is None:
-                    r.reward, r.reason = float(bool(out.value)), "" if out.value else "not equal"
+                    r.reward, r.reason = float(out.value[0]), out.value[1]
                 else:
                     r.reward, r.reason = 0.0, "timeout" if out.error == "timeout" else f"could not compare: {out.error}"
         return results
