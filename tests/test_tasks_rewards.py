@@ -209,3 +209,15 @@ def test_builtin_rewards_score_tool_call_and_multipart_messages():
     tool_call = [{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "calc"}}]}]
     parts = [{"role": "assistant", "content": [{"type": "text", "text": "so \\boxed{56}"}]}]
     assert rewards.math_answer(["q"] * 3, [tool_call, parts, [{"role": "assistant"}]], answer=["56"] * 3) == [0.0, 1.0, 0.0]
+
+
+def test_correct_reward_reads_chat_message_completions_for_every_task():
+    from rlvr import config as config_mod, rewards, tasks
+
+    for cfg in (config_mod.ArithmeticTaskConfig(), config_mod.CountdownTaskConfig()):
+        task = tasks.build(cfg)
+        ex = task.example(0)
+        fn = rewards.task_reward(task)
+        messages = [[{"role": "assistant", "content": f"<answer>{ex.answer}</answer>"}]]
+        got = fn([ex.question], messages, [ex.answer], **{k: [v] for k, v in ex.columns.items()})
+        assert got[0] in (0.0, 1.0)  # judged, not a crash on a list of messages

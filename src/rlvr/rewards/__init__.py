@@ -48,7 +48,7 @@ def task_reward(task: Task) -> RewardFn:
         out = []
         for i, (q, c, a) in enumerate(zip(prompts, completions, answer)):
             ex = Example(question=q, answer=a, columns={k: columns[k][i] for k in keys})
-            verdict = task.check(c, ex).correct
+            verdict = task.check(completion_text(c), ex).correct  # chat messages too (TRL's conversational format)
             out.append(None if verdict is None else float(verdict))  # None: nothing to verify here
         return out
 
