@@ -29,10 +29,10 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from rlvr.answers import (UNITS, bare_formula, braced_content, check_completion, completion_text, last_tag,
-                                      math_spans, normalize, to_number, unmarked_answer)
+# all_boxed: one scan with a brace stack (4,000 unclosed boxes once took 7.9 s here, one scan each)
+from rlvr.answers import (UNITS, all_boxed, bare_formula, check_completion, completion_text, last_tag, math_spans,
+                          normalize, to_number, unmarked_answer)
 
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _GOLD_CHOICE = re.compile(r"^\(?([A-E])\)?$")  # a gold `e` is Euler's number, not option E
 _AND = re.compile(r"\s(?:and)\s|\\text\{\s*and\s*\}", re.IGNORECASE)  # "3 and 4" lists solutions too
@@ -51,21 +51,6 @@ class MathResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def all_boxed(text: str) -> list[str]:
-    """Contents of every \\boxed{…}/\\fbox{…} in order, braces balanced; an unclosed box is skipped.
-    One pass pairs every brace (a stack of open positions), so 4000 unclosed boxes cost one scan, not 4000."""
-    starts = [m.end() for m in _BOX.finditer(text)]
-    if not starts:
-        return []
-    closes, stack = {}, []
-    for m in re.finditer(r"[{}]", text):
-        if m.group() == "{":
-            stack.append(m.end())
-        elif stack:
-            closes[stack.pop()] = m.start()
-    return [text[i:closes[i]].strip() for i in starts if i in closes]
 
 
 def box_key(box: str) -> str:
@@ -88,6 +73,10 @@ def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None
     marked = re.search(r"####|answer\s*(?:is|:)", text, re.I)
     found = bare_formula(text) if fallback_last_number and not marked else None
     found = found if found is not None else unmarked_answer(text, fallback_last_number=fallback_last_number)
+    # Minerva's format: "The final answer is 12,000,023. I hope it is correct." The whole line comes back; the
+    # answer is its first sentence when the rest names no other number (the parser no longer digs one out).
+    minerva = re.fullmatch(r"(.+?)\.\s+I hope it is correct\b(\D*)", found or "", flags=re.DOTALL)
+    found = minerva.group(1).strip() if minerva else found
     return (found, "") if found is not None else (None, "no answer found")
 
 
@@ -188,7 +177,7 @@ def suspicious(pred: str, gold: str) -> str:
 _CONNECTIVES = re.compile(
     r"\\(?:neq?|not|n?eg|lnot|sim|simeq|approx|cong|equiv|n?mid|[vV]ert|\||to|gets|mapsto|implies|impliedby|iff"
     r"|(?:long)?(?:left|right|leftright|Left|Right|Leftright)arrow|land|wedge|bigvee|bigwedge|cup|cap|in|notin"
-    r"|ni|subset|subseteq|supset|supseteq|setminus|backslash|slash|colon|cr|propto|parallel|perp"
+    r"|ni|subset|subseteq|supset|supseteq|setminus|backslash|slash|colon|cr|propto|parallel|perp|[lcvd]?dots"
     r"|begin\{(?:cases|aligned|align\*?|gathered)\})(?![A-Za-z])|\\\\|&|(?<!\\)%(?!\s*$)|\?|(?<!\\);")
 # Text left in an answer after its unit: commands that typeset prose, whose words a parser drops or misreads
 # (`3 \\text{ (not } 4)` once read as 4, `\\hbox{not } 5` as 5). Every such command, not only \\text.
