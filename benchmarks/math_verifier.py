@@ -1,7 +1,8 @@
 """The math verifier against math-verify on labelled cases it did not write, plus its throughput.
 
 Sets: tests/data/math_outside_cases.jsonl (pairs and verdicts published in another project's tests, each row
-naming its source) and tests/data/math_cases.jsonl (rlvr's own hand-labelled cases). For each, per source:
+naming its source), tests/data/math_cases.jsonl (rlvr's own hand-labelled cases) and
+tests/data/math_attack_cases.jsonl (the attack report's payloads, all wrong: only FP counts). For each, per source:
 precision and recall of reward 1 against the labels, for rlvr's MathVerifier and for math-verify's
 `parse`/`verify` with their defaults on the same (completion, gold) pairs; then every case either gets wrong.
 Throughput: typical GSM8K-style cases (`#### N` against N; ../shared/data/gsm8k/test.jsonl when present, else
@@ -24,7 +25,8 @@ from pathlib import Path
 from rlvr.verifiers import MathVerifier
 
 ROOT = Path(__file__).resolve().parent.parent
-SETS = {"outside": ROOT / "tests" / "data" / "math_outside_cases.jsonl", "own": ROOT / "tests" / "data" / "math_cases.jsonl"}
+SETS = {"outside": ROOT / "tests" / "data" / "math_outside_cases.jsonl", "own": ROOT / "tests" / "data" / "math_cases.jsonl",
+        "attacks": ROOT / "tests" / "data" / "math_attack_cases.jsonl"}  # attack report payloads: all label 0
 GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
 
 
@@ -68,12 +70,12 @@ def main() -> int:
     verifier = MathVerifier()
     report = {}
     for name, path in SETS.items():
-        cases = [json.loads(l) for l in path.read_text().splitlines()]
+        cases = [{"label": 0, **json.loads(l)} for l in path.read_text().splitlines()]
         ours = [r.reward for r in verifier.verify_batch([(c["completion"], c["answer"]) for c in cases])]
         theirs = math_verify_rewards(cases)
         by_source = defaultdict(list)
         for i, c in enumerate(cases):
-            by_source[c.get("source", c.get("category", "?")).split("::")[-1]].append(i)
+            by_source[c.get("source", c.get("category", c.get("class", "?"))).split("::")[-1]].append(i)
         print(f"\n== {name}: {len(cases)} cases ({path.relative_to(ROOT)})")
         print(f"{'source':42s} {'n':>4s}  {'rlvr P':>7s} {'rlvr R':>7s} {'FP':>3s}  {'m-v P':>7s} {'m-v R':>7s} {'FP':>3s}")
         for src, idx in list(by_source.items()) + [("ALL", list(range(len(cases))))]:

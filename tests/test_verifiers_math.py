@@ -345,7 +345,7 @@ def test_attack_classes_name_their_reason(verifier, completion, gold, reason):
     ("\\boxed{E}", "E"), ("\\boxed{(E)}", "E"), ("\\boxed{e}", "e"),
     ("\\boxed{\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),
     ("\\boxed{x \\neq 3}", "x != 3"), ("\\boxed{1 000}", "1000"), ("$1,000.99", "1000.99"), ("28 %", "28\\%"),
-    ("The final answer is 12,000,023. I hope it is correct. <|im_start|>user", "12000023"),  # Minerva's format
+    ("Final Answer: The final answer is 12,000,023. I hope it is correct. <|im_start|>user", "12000023"),  # Minerva
 ])
 def test_answers_the_attack_fixes_keep(verifier, completion, gold):
     r = verifier.verify(completion, gold)

@@ -4,12 +4,20 @@ Threat model: the completion is written by a policy that is optimised against th
 scoring 1 without the right answer will be found. What it can do here is choose text. Defences:
   - one answer only: several different boxed answers, "3 or 4", a list where a scalar is expected, an empty
     box, or a free symbol where a number is expected all score 0 (hedging is never rewarded);
-  - exact arithmetic: numbers compare as exact rationals, so 1/2004! and 1/2006! never collapse; a float
-    tolerance applies only where one side is a written decimal approximation of an irrational value;
+  - exact arithmetic: numbers compare as exact rationals (a decimal inside an expression is the number it
+    writes: `4.9999999\\cdot1` is not 5), so 1/2004! and 1/2006! never collapse; a whole answer written as a
+    decimal may stand for an irrational or non-terminating value only when it is that value rounded or
+    truncated to the decimals written, to a relative 1e-6 (`approximates`);
   - letters are not units: `2x`, `2i`, `3n`, `10m` are not 2, 2, 3, 10; a unit word counts only when written
     apart from the number (`10 m`, `5\\,\\text{cm}`; see answers.UNITS);
   - no hang: symbolic comparison runs in worker processes that are killed at a hard wall-clock limit, so
-    `9^{9^{9^9}}` times out to 0 instead of stalling RL.
+    `9^{9^{9^9}}` times out to 0 instead of stalling RL; the in-process scans are linear;
+  - one expression for the whole answer: the prediction is parsed as LaTeX only (never a number dug out of
+    text the parser could not read) and the parse must account for every number, letter and \\pi written
+    (`unread`); negation, approximation, divisibility, arrows, logic, `\\\\`, `&`, cases, `$`, `?` are refused
+    unless the gold uses them, prose commands (\\hbox, \\emph, \\operatorname, …) unless the gold has the
+    words; an equation `a = b = c` counts only when every side is equal; a trailing \\text is dropped only
+    when it names a unit.
 Stages: extract (rlvr's own, hedge-aware) -> quick_compare in-process (strings, exact rationals, choices, sets,
 tuples, matrices: most answers end here, ~50,000/s) -> math-verify's parser and comparison (relations, intervals,
 LaTeX shorthand, symbolic expressions) in the workers. math-verify compares constants with a 15-digit `chop`
@@ -77,6 +85,8 @@ def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None
     # answer is its first sentence when the rest names no other number (the parser no longer digs one out).
     minerva = re.fullmatch(r"(.+?)\.\s+I hope it is correct\b(\D*)", found or "", flags=re.DOTALL)
     found = minerva.group(1).strip() if minerva else found
+    if minerva:  # "Final Answer: The final answer is N": the marker's line starts with the marker again
+        found = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", found, flags=re.IGNORECASE).strip()
     return (found, "") if found is not None else (None, "no answer found")
 
 
