@@ -347,3 +347,120 @@ def test_code_and_proof_verifiers_are_builtin_rewards():
     assert proof.fn(["q", "q"], [honest, "Proof. Admitted."], statement=[st, st]) == [1.0, 0.0]
     tests = {"language": "python", "entry_point": "f", "tests": [{"args": [2], "expected": 4}]}
     assert code.fn(["q"], ["def f(x): return x * 2"], tests=[tests]) == [1.0]
+
+
+# --- Round 2: a flagged definition hidden behind a functor's `Parameter Inline` field (Coq 8.16's Print Assumptions
+# misses it: upstream #12155 / #16646 / #22366). Both scored 1.0 on "False" before coqchk re-checked the .vo.
+INLINE_ATTACKS = {
+    "guard off behind an Inline functor parameter": (
+        "Module Type S. Parameter Inline T : nat -> False. End S.\n"
+        "Module F (X : S). Definition loop : nat -> False := X.T. End F.\n"
+        "Module X. Local Unset Guard Checking. Fixpoint T (n : nat) : False := T (S n). End X.\n"
+        "Module M := F X.\n", "(M.loop 0)"),
+    "universe checking off behind an Inline functor parameter": (
+        "Require Import Coq.Logic.Hurkens.\nModule Type T. Parameter Inline bad : False. End T.\n"
+        "Module T1. Unset Universe Checking. Definition bad := PropNeqType.paradox eq_refl. Set Universe Checking. End T1.\n"
+        "Module T2 (F : T). Definition bad := F.bad. End T2.\nModule T3 := T2 T1.\n", "T3.bad"),
+}
+FALSE_STATEMENTS = ["Theorem t : False.", "Theorem t : 1 = 2.", "Theorem t (n : nat) : n + 1 = n."]
+
+
+@needs_coq
+@pytest.mark.parametrize("flags_refused", [True, False], ids=["as-is", "text-refusal-off"])
+@pytest.mark.parametrize("attack", sorted(INLINE_ATTACKS))
+@pytest.mark.parametrize("statement", FALSE_STATEMENTS, ids=["False", "1=2", "n+1=n"])
+def test_flags_hidden_behind_inline_functor_parameters_score_zero(verifier, monkeypatch, attack, statement, flags_refused):
+    """Refused by the text check; with that check switched off, the coqchk re-check stops it (each layer alone)."""
+    from rlvr.verifiers import proof
+
+    if not flags_refused:
+        monkeypatch.setattr(proof, "typing_flag_refusal", lambda script: None)
+    setup, false_term = INLINE_ATTACKS[attack]
+    r = verifier.verify(f"```coq\n{setup}{statement}\nProof. intros. destruct {false_term}. Qed.\n```", statement)
+    assert r.reward == 0.0, r
+    assert r.message.startswith("refused: a typing flag" if flags_refused else "coqchk"), r.message
+
+
+def test_typing_flag_switches_are_refused_outside_comments():
+    from rlvr.verifiers.proof import typing_flag_refusal
+
+    for script in ["Local Unset Guard Checking.", "#[local] Unset (* x *) Positivity\nChecking.", "Global Unset Universe Checking.",
+                   "#[bypass_check(guard)] Fixpoint f (n : nat) : False := f n.", "Set Definitional UIP."]:
+        assert typing_flag_refusal(f"Proof. Abort.\n{script}\nTheorem t : True. exact I. Qed."), script
+    for script in ["(* Unset Guard Checking. *) Proof. exact I. Qed.", "Set Guard Checking. Unset Definitional UIP.",
+                   *[proof for _, proof in HONEST], *[text for _, text in HONEST_FILES.values()]]:
+        assert typing_flag_refusal(script) is None, script
+
+
+def test_coqchk_summary_is_read_strictly():
+    from rlvr.verifiers.proof import coqchk_report_problem
+
+    def summary(axioms="* Axioms: <none>", tt="<none>", fix="<none>", pos="<none>", end="rlvr-chk-end-n"):
+        return (f"\nCONTEXT SUMMARY\n===============\n\n* Theory: Set is predicative\n  \n{axioms}\n  \n"
+                f"* Constants/Inductives relying on type-in-type: {tt}\n  \n"
+                f"* Constants/Inductives relying on unsafe (co)fixpoints: {fix}\n  \n"
+                f"* Inductives whose positivity is assumed: {pos}\n  \n{end}\n").encode()
+
+    assert coqchk_report_problem(summary(), "n") is None
+    assert coqchk_report_problem(summary("* Axioms:\n    Coq.Logic.Classical_Prop.classic"), "n") is None  # step 5's job
+    assert "RlvrCand.Candidate.M.x" in coqchk_report_problem(summary("* Axioms:\n    RlvrCand.Candidate.M.x"), "n")
+    assert coqchk_report_problem(summary(tt="\n    RlvrCand.Candidate.bad"), "n")
+    assert coqchk_report_problem(summary(fix="\n    Coq.Init.Nat.f"), "n")  # the stdlib's count too
+    assert coqchk_report_problem(summary(pos="\n    RlvrCand.Candidate.B"), "n")
+    assert coqchk_report_problem(summary(end=""), "n")  # no end marker: coqchk did not finish
+    assert coqchk_report_problem(summary().replace(b"predicative", b"impredicative"), "n")
+    assert coqchk_report_problem(b"", "n")
+
+
+# Host-side work on pathological text: the fence regex this replaced took 6 s on 64,000 backticks and 57 s on
+# 200,000 (quadratic backtracking); the Lean attribute regex was quadratic on many unclosed `@[`.
+_OLD_FENCE = r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```"
+
+
+def test_fenced_blocks_match_the_old_regex_on_small_texts():
+    import random
+    import re
+
+    from rlvr.verifiers.proof import fenced_blocks
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = "".join(rng.choice("``` \ncv") for _ in range(rng.randrange(30)))
+        assert fenced_blocks(text) == re.findall(_OLD_FENCE, text, re.DOTALL), repr(text)
+
+
+@pytest.mark.parametrize("text", ["`" * 200_000, "```\n" * 100_000, "```coq\n" + "x. " * 300_000, "``" + "\n`" * 200_000,
+                                  "(*" * 45_000, "@[" * 45_000 + "a" * 9_000, "Proof. " * 14_000, "\"" * 99_999])
+def test_host_side_work_is_linear(verifier, monkeypatch, text):
+    """Everything verify does before the sandbox starts (the run is stubbed out), and the Lean parsing."""
+    from rlvr.verifiers import proof
+
+    monkeypatch.setattr(verifier.sandbox, "run", lambda *a, **k: type("Run", (), {"timed_out": True})())
+    monkeypatch.setattr(proof, "available", lambda: {"coq": "/bin/true", "lean": None})
+    start = time.perf_counter()
+    assert verifier.verify(text, "Theorem t : False.").reward == 0.0
+    script = (proof.fenced_blocks(text) or [text])[-1][:proof.MAX_SCRIPT_CHARS]
+    proof.split_lean_completion(script, "t")
+    proof.lean_refusal(script)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_overlong_completions_score_zero_before_anything_runs(verifier):
+    from rlvr.verifiers.proof import MAX_COMPLETION_CHARS
+
+    start = time.perf_counter()
+    r = verifier.verify("`" * (MAX_COMPLETION_CHARS + 1), "Theorem t : False.")
+    assert r.reward == 0.0 and "over the 1,000,000 limit" in r.message
+    assert time.perf_counter() - start < 0.5
+
+
+@needs_coq
+def test_chat_content_parts_never_raise(verifier):
+    st, proof = HONEST[7]
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "```coq\n"}, {"type": "text", "text": f"{proof}\n```"}]}]
+    image = [{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    number = [{"role": "assistant", "content": 3}]
+    admitted = [{"role": "assistant", "content": [{"type": "text", "text": "Proof. Admitted."}]}]
+    results = verifier.verify_batch([{"completion": c, "statement": st} for c in (parts, image, number, admitted)])
+    assert [r.reward for r in results] == [1.0, 0.0, 0.0, 0.0], results
+    assert "neither text nor a list of text parts" in results[1].message and results[2].message == results[1].message

@@ -28,6 +28,18 @@ theorem, with helper lemmas, `Require` lines and comments anywhere. Plan, in one
      arguments), `admit` under `Qed`, definitions made with guard, positivity or universe checking off and
      definitional UIP are all listed there, so any of them fails, including stdlib axioms (Classical,
      FunctionalExtensionality...): a task that allows one states it as a hypothesis of the theorem.
+  6. Print Assumptions misses a flagged definition that reaches the theorem through a functor's
+     `Parameter Inline` field (Coq 8.16; upstream issues #12155, #16646, #22366): the field is replaced by the
+     body, so the flagged constant never appears. So the same Candidate.vo is re-checked by `coqchk`, Coq's
+     independent checker, which re-typechecks every definition of that library (the stdlib is trusted) with
+     guard, positivity and universe checks on unless the .vo records them off, and then prints its own
+     summary of the whole context. It must succeed, list no axiom outside the stdlib (`Coq.`; the candidate's
+     are `RlvrCand.`) and list no definition relying on type-in-type, unsafe fixpoints or assumed positivity
+     (`coqchk_report_ok`). Stdlib axioms a proof uses are still caught by step 5.
+Before any of it, a candidate whose text switches a typing flag off (`Unset Guard/Positivity/Universe
+Checking`, `#[bypass_check(...)]`, `Set Definitional UIP`) is refused: no honest proof does, and step 6 would
+fail it anyway. The host's own work is linear in the completion: at most MAX_COMPLETION_CHARS characters, and
+fenced blocks are found with str.find (a backtracking regex took a minute on 200,000 backticks).
 Lean 4 (`lean` on PATH, or `lake env lean` inside `lean_project`) runs in one file (see `_lean`): the goal is a
 `def` elaborated before the candidate, then `theorem rlvr_check : goal := @name`, `#print axioms rlvr_check`
 and an end marker carrying the nonce are appended. Lean cannot keep a module's syntax out of a file that
@@ -40,6 +52,7 @@ skip here.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import shutil
@@ -47,10 +60,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from rlvr.answers import check_completion, completion_text
-from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes
+from rlvr.answers import check_completion
+from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes
 
-_FENCE = re.compile(r"```[ \t]*(?:coq|rocq|v)?[^\n]*\n(.*?)```", re.DOTALL)
+log = logging.getLogger(__name__)
+
+MAX_COMPLETION_CHARS = 1_000_000  # a longer completion scores 0 before anything runs (no model writes one)
+# A longer proof script (the last fenced block, or the whole text) scores 0 too: the host's sentence and comment
+# scans are linear but in Python, ~1.5 s per million characters; no honest proof file comes near this.
+MAX_SCRIPT_CHARS = 100_000
 _STATEMENT = re.compile(r"^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\s+([A-Za-z_][\w']*)(.*)\.\s*$", re.DOTALL)
 CLOSED = "Closed under the global context"
 # Sentences that open a proof of their own: a `Proof.` right after one of them is not the task theorem's.
@@ -64,7 +82,7 @@ class ProofResult:
     reward: float
     prover: str
     accepted: bool  # the candidate file compiled
-    closed: bool  # the assumption report of the check's own constant is exactly the closed one
+    closed: bool  # the check's assumption report is exactly the closed one, and coqchk's re-check is clean
     same_statement: bool  # the check's constant, equal to the candidate's theorem, has the goal's type
     seconds: float
     message: str = ""  # the checker's complaint, trimmed
@@ -74,8 +92,59 @@ class ProofResult:
 
 
 def available() -> dict[str, str | None]:
-    """Prover name -> the executable found on PATH (None: missing)."""
-    return {"coq": shutil.which("coqc"), "lean": shutil.which("lean") or shutil.which("lake")}
+    """Prover name -> the executable found on PATH (None: missing). Coq needs `coqchk` too (step 6)."""
+    coq = shutil.which("coqc") if shutil.which("coqchk") else None
+    return {"coq": coq, "lean": shutil.which("lean") or shutil.which("lake")}
+
+
+def fenced_blocks(text: str) -> list[str]:
+    """The contents of the fenced blocks, left to right, without overlap: three backticks, the rest of that line
+    (a language tag or anything), a newline, then everything up to the next three backticks. Found with
+    str.find, so linear whatever the text holds."""
+    blocks, at = [], 0
+    while (start := text.find("```", at)) >= 0:
+        newline = text.find("\n", start + 3)
+        end = -1 if newline < 0 else text.find("```", newline + 1)
+        if end < 0:  # a later opening would need a newline and a closing after this one's: none either
+            break
+        blocks.append(text[newline + 1:end])
+        at = end + 3
+    return blocks
+
+
+def proof_text(completion) -> str | None:
+    """The completion as text: a string, or the assistant messages' contents joined. A content may be text,
+    None (no text), or a list of text parts ({"type": "text", "text": ...}, OpenAI style), joined; anything else
+    (an image part, a number) gives None: the sample scores 0, it never raises."""
+    if isinstance(completion, str):
+        return completion
+    out = []
+    for m in completion:
+        if not (isinstance(m, dict) and m.get("role") == "assistant"):
+            continue
+        content = m.get("content")
+        if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                             and isinstance(p.get("text"), str) for p in content):
+            out.extend(p["text"] for p in content)
+        elif isinstance(content, str) or content is None:
+            out.append(content or "")
+        else:
+            return None
+    return "".join(out)
+
+
+# Typing-flag switches: every kernel check they turn off is one the check re-enables or coqchk re-runs, so this
+# is defence in depth. Matched in the text with comments removed (a string mentioning one refuses too: only
+# ever a false refusal, and no honest proof needs these words).
+_FLAG_CHANGE = re.compile(r"\bUnset\s+(Guard|Positivity|Universe)\s+Checking\b|\bSet\s+Definitional\s+UIP\b|\bbypass_check\b")
+
+
+def typing_flag_refusal(script: str) -> str | None:
+    """Why a Coq candidate is refused before it runs (None: it may run): it switches a typing flag off."""
+    for _, sentence in coq_sentences(script):
+        if m := _FLAG_CHANGE.search(sentence):
+            return f"refused: a typing flag switched off ({' '.join(m.group(0).split())!r})"
+    return None
 
 
 def coq_sentences(text: str) -> list[tuple[int, str]]:
@@ -125,7 +194,7 @@ def candidate_text(text: str, statement: str, name: str) -> str:
     (a `Proof.` right after `Lemma helper ...` is the helper's) unless the completion states `name` itself before
     that; a completion with neither gets it after its leading `Require`/`Import`/`Set` lines. The check compares
     the types anyway: a restatement with another type fails there."""
-    blocks = _FENCE.findall(text)
+    blocks = fenced_blocks(text)
     script = blocks[-1] if blocks else text
     sentences = coq_sentences(script)
     states = re.compile(_OPENS_PROOF.pattern + rf"\s+{re.escape(name)}(?![\w'])")
@@ -170,8 +239,11 @@ def check_case(completion, statement, preamble="", prover="coq") -> None:
     (parse_statement if prover == "coq" else parse_lean_statement)(statement)
 
 
-# The sandboxed run. Exit 10: the candidate did not compile; 11: the check's folders could not be made fresh.
-# {coqc} and {nonce} are ours; nothing the completion wrote reaches this command line.
+# The sandboxed run. Exit 10: the candidate did not compile; 11: the check's folders could not be made fresh;
+# 13: the check did not compile; 12: coqchk rejected Candidate.vo. {coqc}, {coqchk} and {nonce} are ours; nothing the completion wrote reaches
+# this command line. coqchk reads lib_{nonce}, which holds only our copy of Candidate.vo; `-norec` re-checks
+# that library and loads the stdlib it requires unchecked. The VM is on because coqc trusts it too: an honest
+# `vm_compute` proof would otherwise be re-checked by slow lazy reduction. coqchk prints its summary on stderr, hence 2>&1.
 _COQ_RUN = """set -u
 mkdir cand && cp Candidate.v cand/ && cd cand || exit 11
 {coqc} -q -Q . RlvrCand Candidate.v 1>&2 || exit 10
@@ -182,7 +254,11 @@ env -i PATH=/usr/bin:/bin HOME=/nonexistent XDG_DATA_HOME=/nonexistent XDG_CONFI
   {coqc} -q -Q ../lib_{nonce} RlvrCand Check.v
 rc=$?
 echo rlvr-end-{nonce}
-exit $rc
+[ $rc -eq 0 ] || exit 13
+echo rlvr-chk-{nonce}
+env -i PATH=/usr/bin:/bin HOME=/nonexistent XDG_DATA_HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \\
+  {coqchk} -silent -o -bytecode-compiler yes -Q ../lib_{nonce} RlvrCand -norec RlvrCand.Candidate 2>&1 || exit 12
+echo rlvr-chk-end-{nonce}
 """
 
 
@@ -206,34 +282,42 @@ class ProofVerifier:
         if available().get(prover) is None:
             return ProofResult(0.0, prover, False, False, False, 0.0, f"prover {prover!r} is not available here")
         self.sandbox.require_isolation("proof checks")
+        text, why = _text_or_reason(completion)
+        if why:
+            return ProofResult(0.0, prover, False, False, False, time.perf_counter() - start, why)
         if prover == "lean":
-            return self._lean(completion, statement, preamble, start)
+            return self._lean(text, statement, preamble, start)
         name, goal_type = parse_statement(statement)
         nonce = secrets.token_hex(8)
         goal, check = f"rlvr_goal_{nonce}", f"rlvr_check_{nonce}"
-        text = (completion_text(completion) or "").encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates
         body = candidate_text(text, statement, name)
+        if refusal := typing_flag_refusal(body):
+            return ProofResult(0.0, "coq", False, False, False, time.perf_counter() - start, refusal)
         candidate = f"{preamble}\n\nDefinition {goal} : Prop := {goal_type}.\n\n{body}\n"
         checks = (f"Require RlvrCand.Candidate.\n"
                   "Set Guard Checking. Set Positivity Checking. Set Universe Checking. Unset Definitional UIP.\n"
                   "Unset Universe Polymorphism.\n"
                   f"Definition {check} : RlvrCand.Candidate.{goal} := @RlvrCand.Candidate.{name}.\n"
                   f"Print Assumptions {check}.\n")
-        run = self.sandbox.run(["/bin/sh", "-c", _COQ_RUN.format(coqc=available()["coq"], nonce=nonce)],
+        run = self.sandbox.run(["/bin/sh", "-c", _COQ_RUN.format(coqc=available()["coq"], coqchk=shutil.which("coqchk"), nonce=nonce)],
                                files={"Candidate.v": candidate, "Check.v": checks})
         seconds = time.perf_counter() - start
         if run.timed_out:
             return ProofResult(0.0, "coq", False, False, False, seconds, "timeout")
         if run.returncode in (10, 11):
             return ProofResult(0.0, "coq", False, False, False, seconds, _tail(run.stderr))
-        same = run.returncode == 0
-        closed = same and coq_report_closed(run.stdout, nonce)
-        msg = "" if closed else _tail(run.stdout + run.stderr)
-        return ProofResult(float(closed), "coq", True, closed, same, seconds, msg)
+        check_out, _, chk_out = run.stdout.partition(f"rlvr-chk-{nonce}\n".encode())
+        same = run.returncode in (0, 12)
+        closed = same and coq_report_closed(check_out, nonce)
+        if not closed:
+            return ProofResult(0.0, "coq", True, False, same, seconds, _tail(check_out + run.stderr))
+        if run.returncode == 12:
+            return ProofResult(0.0, "coq", True, False, True, seconds, "coqchk rejected it: " + _tail(chk_out + run.stderr, 300))
+        why = coqchk_report_problem(chk_out, nonce)
+        return ProofResult(float(why is None), "coq", True, why is None, True, seconds, why or "")
 
-    def _lean(self, completion, statement: str, preamble: str, start: float) -> ProofResult:
+    def _lean(self, text: str, statement: str, preamble: str, start: float) -> ProofResult:
         name, goal_type = parse_lean_statement(statement)
-        text = (completion_text(completion) or "").encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates
         helpers, script = split_lean_completion(text, name)
         refusal = lean_refusal(f"{helpers}\n{script}")
         if refusal:
@@ -259,16 +343,72 @@ class ProofVerifier:
 
     def verify_batch(self, cases: list[dict], workers: int = 2) -> list[ProofResult]:
         """cases: {"completion", "statement", "preamble"?, "prover"?}; checked in parallel (each check is its
-        own sandboxed process, so threads only wait)."""
+        own sandboxed process, so threads only wait). A malformed case raises before anything runs, as does
+        IsolationRequired; a sample's content never does: an unforeseen failure scores that sample 0."""
+        cases = list(cases)
+        for i, c in enumerate(cases):
+            try:
+                check_case(c["completion"], c["statement"], c.get("preamble") or "", c.get("prover") or "coq")
+            except (ValueError, KeyError) as e:
+                raise ValueError(f"case {i}: {e}") from None
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda c: self.verify(c["completion"], c["statement"], preamble=c.get("preamble") or "",
-                                                       prover=c.get("prover") or "coq"), cases))
+            return list(pool.map(self._verify_guarded, cases))
+
+    def _verify_guarded(self, c: dict) -> ProofResult:
+        prover = c.get("prover") or "coq"
+        try:
+            return self.verify(c["completion"], c["statement"], preamble=c.get("preamble") or "", prover=prover)
+        except (IsolationRequired, OSError):  # the machine's state, not the sample's: the caller must know
+            raise
+        except Exception as e:  # noqa: BLE001 - last line of defence; the parsing above is meant to be total
+            log.warning("proof verifier: %s on a sample, scored 0", type(e).__name__, exc_info=True)
+            return ProofResult(0.0, prover, False, False, False, 0.0, f"verifier error: {type(e).__name__}: {e}"[:300])
 
     def __call__(self, prompts, completions, statement, preamble=None, prover=None, **_) -> list[float]:
         n = len(completions)
         cases = [{"completion": c, "statement": s, "preamble": p, "prover": v}
                  for c, s, p, v in zip(completions, statement, preamble or [""] * n, prover or ["coq"] * n)]
         return [r.reward for r in self.verify_batch(cases)]
+
+
+def _text_or_reason(completion) -> tuple[str, str | None]:
+    """(the completion's text, lone surrogates made "?") or ("", why it scores 0 before anything runs)."""
+    text = proof_text(completion)
+    if text is None:
+        return "", "completion: a message's content is neither text nor a list of text parts"
+    if len(text) > MAX_COMPLETION_CHARS:
+        return "", f"completion: {len(text):,} characters, over the {MAX_COMPLETION_CHARS:,} limit"
+    blocks = fenced_blocks(text)
+    if len(script := blocks[-1] if blocks else text) > MAX_SCRIPT_CHARS:
+        return "", f"proof script: {len(script):,} characters, over the {MAX_SCRIPT_CHARS:,} limit"
+    return text.encode("utf-8", errors="replace").decode("utf-8"), None
+
+
+_CHK_HEAD = ["CONTEXT SUMMARY", "===============", "* Theory: Set is predicative"]
+_CHK_TAIL = ["* Constants/Inductives relying on type-in-type: <none>",
+             "* Constants/Inductives relying on unsafe (co)fixpoints: <none>",
+             "* Inductives whose positivity is assumed: <none>"]
+
+
+def coqchk_report_problem(stdout: bytes, nonce: str) -> str | None:
+    """None when coqchk's context summary (`-o`, after our start marker) is clean, else what is wrong. The
+    summary covers the whole loaded context: the stdlib's axioms (`Coq.` names) are listed whenever a library
+    declaring them is loaded, used or not, so they pass here (step 5 audits their use); any other axiom is the
+    candidate's (its names are `RlvrCand.`), and no definition may rely on type-in-type, unsafe (co)fixpoints
+    or assumed positivity, the stdlib's included. Compared line by line; anything unexpected fails."""
+    lines = [line.strip() for line in stdout.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if not lines or lines[-1] != f"rlvr-chk-end-{nonce}":
+        return "coqchk: no complete report"
+    lines = lines[:-1]
+    if lines[:3] != _CHK_HEAD or lines[-3:] != _CHK_TAIL:
+        return "coqchk: " + " / ".join(line for line in lines if line not in _CHK_HEAD + _CHK_TAIL)[:300]
+    axioms = lines[3:-3]
+    if axioms == ["* Axioms: <none>"]:
+        return None
+    if len(axioms) < 2 or axioms[0] != "* Axioms:":
+        return "coqchk: unexpected report: " + " / ".join(axioms)[:300]
+    foreign = [a for a in axioms[1:] if not re.fullmatch(r"Coq\.[\w'.]+", a)]
+    return f"coqchk: axioms outside the stdlib: {', '.join(foreign)[:300]}" if foreign else None
 
 
 def coq_report_closed(stdout: bytes, nonce: str) -> bool:
@@ -306,10 +446,10 @@ def split_lean_completion(text: str, name: str | None) -> tuple[str, str]:
     """(helper declarations, proof from `:=` on) of a completion (the last fenced lean block, or the text). When
     it restates the theorem `name` (or, without a name, starts with `theorem`/`lemma`), what comes before is kept
     as helpers and the proof is what follows the restatement's first `:=`; otherwise the whole text is the proof."""
-    blocks = re.findall(r"```[ \t]*(?:lean4?)?[^\n]*\n(.*?)```", text, re.DOTALL)
+    blocks = fenced_blocks(text)
     script = (blocks[-1] if blocks else text).strip()
     helpers = ""
-    m = (re.search(rf"(?m)^[ \t]*(?:@\[[^\]]*\]\s*)?(?:theorem|lemma)\s+{re.escape(name)}(?![\w'.!?])", script) if name
+    m = (re.search(rf"(?m)^[ \t]*(?:@\[[^\]\n]*\]\s*)?(?:theorem|lemma)\s+{re.escape(name)}(?![\w'.!?])", script) if name
          else re.match(r"(theorem|lemma)\b", script))
     if m:
         helpers, script = script[:m.start()].strip(), script[m.start():]
@@ -346,8 +486,6 @@ _LEAN_REFUSED = {
     "code run while elaborating": r"(#eval|#exit|#print|\brun_cmd\b|\brun_elab\b|\brun_meta\b|\brun_tac\b|\bby_elab\b|"
                                   r"\binitialize\b|\bbuiltin_initialize\b|\bunsafe\b|\bimport\b)",
     "a scope or variable the check would inherit": r"\b(section|namespace|end|variable|include|omit|universe|mutual)\b",
-    "an attribute that changes elaboration or evaluation": r"(@\[|\battribute\s*\[)[^\]]*\b(macro|[a-z_]*elab|tactic|delab|"
-                                                           r"app_unexpander|implemented_by|extern|init|builtin_\w*|csimp)\b",
     "kernel checks disabled": r"(set_option\s+debug\.|skipKernelTC)",
 }
 
@@ -361,7 +499,16 @@ def lean_refusal(script: str) -> str | None:
         m = re.search(pattern, text)
         if m:
             return f"refused: {what} ({m.group(0).strip()!r})"
+    # Attributes: the words inside each `@[...]` / `attribute [...]` (a word-by-word test: a regex with `[^\]]*`
+    # then a word backtracked quadratically on many unclosed `@[`).
+    for m in re.finditer(r"(?:@\[|\battribute\s*\[)([^\]]*)", text):
+        for word in re.findall(r"[A-Za-z_]\w*", m.group(1)):
+            if word in _LEAN_ATTRIBUTES or word.endswith("elab") or word.startswith("builtin_"):
+                return f"refused: an attribute that changes elaboration or evaluation ({word!r})"
     return None
+
+
+_LEAN_ATTRIBUTES = {"macro", "tactic", "delab", "app_unexpander", "implemented_by", "extern", "init", "csimp"}
 
 
 def _strip_lean_comments(text: str) -> str:
