@@ -604,7 +604,7 @@ def unread(text: str, expr) -> str:
     text = re.sub(r"\\[dt]?binom\s*\{\s*(\d{1,3})\s*\}\s*\{\s*(\d{1,3})\s*\}",
                   lambda m: f" {math.comb(int(m.group(1)), int(m.group(2)))} ", text)
     text = re.sub(r"\\begin\{array\}\s*\{[^{}]*\}", " ", text)  # the column spec {cc}
-    text = _WORDS.sub(" ", re.sub(r"\\(?:begin|end|mathbb|operatorname)\s*\{[^{}]*\}", " ", text))
+    text = _WORDS.sub(" ", re.sub(r"\\(?:begin|end|mathbb|operatorname)\s*\{[A-Za-z*]*\}", " ", text))
     for command, constant in (("\\pi", sympy.pi), ("\\infty", sympy.oo)):  # `2\\sqrt3 \\approx \\pi` kept 2\\sqrt3
         if re.search(re.escape(command) + r"(?![A-Za-z])", text) and not any(
                 i.has(constant) or i.has(-constant) for i in items):
