@@ -69,11 +69,14 @@ def box_key(box: str) -> str:
 def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None, str]:
     """(answer, reason). Reason is non-empty when the completion hedges or gives nothing to check."""
     boxes = all_boxed(text)
+    tagged = last_tag(text, "answer")
     if boxes:
         if len({box_key(b) for b in boxes}) > 1:
             return None, "several different boxed answers"
+        tag_answer = (all_boxed(tagged) or [tagged])[-1] if tagged is not None else boxes[-1]
+        if tag_answer.strip() and box_key(tag_answer) != box_key(boxes[-1]):  # `<answer>57</answer> \boxed{56}`
+            return None, "an answer tag and a boxed answer that differ"
         return (boxes[-1], "") if boxes[-1] else (None, "empty box")
-    tagged = last_tag(text, "answer")
     if tagged is not None:
         inner = all_boxed(tagged)
         found = inner[-1] if inner else tagged
