@@ -287,6 +287,7 @@ def test_memory_outside_the_address_space_is_capped(any_mode):
     code = """
 import os, sys, time
 def hoard(child):
+    os.write(1, f"{child} 0\\n".encode())  # started (before it holds anything the OOM killer would pick)
     fds = []
     for i in range(60):
         fd = os.memfd_create("m"); os.write(fd, b"x" * (1 << 20)); fds.append(fd)
