@@ -429,6 +429,7 @@ def test_fenced_blocks_match_the_old_regex_on_small_texts():
         assert fenced_blocks(text) == re.findall(_OLD_FENCE, text, re.DOTALL), repr(text)
 
 
+@needs_coq
 @pytest.mark.parametrize("text", ["`" * 200_000, "```\n" * 100_000, "```coq\n" + "x. " * 300_000, "``" + "\n`" * 200_000,
                                   "(*" * 45_000, "@[" * 45_000 + "a" * 9_000, "Proof. " * 14_000, "\"" * 99_999])
 def test_host_side_work_is_linear(verifier, monkeypatch, text):
@@ -445,6 +446,7 @@ def test_host_side_work_is_linear(verifier, monkeypatch, text):
     assert time.perf_counter() - start < 1.0
 
 
+@needs_coq
 def test_overlong_completions_score_zero_before_anything_runs(verifier):
     from rlvr.verifiers.proof import MAX_COMPLETION_CHARS
 
@@ -456,11 +458,28 @@ def test_overlong_completions_score_zero_before_anything_runs(verifier):
 
 @needs_coq
 def test_chat_content_parts_never_raise(verifier):
+    """Chat content given as a list of parts (it raised TypeError in verify_batch until rlvr.answers.completion_text
+    learnt to read parts): text parts are read, other content is no text."""
     st, proof = HONEST[7]
-    parts = [{"role": "assistant", "content": [{"type": "text", "text": "```coq\n"}, {"type": "text", "text": f"{proof}\n```"}]}]
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "```coq"}, {"type": "text", "text": f"{proof}\n```"}]}]
     image = [{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
     number = [{"role": "assistant", "content": 3}]
     admitted = [{"role": "assistant", "content": [{"type": "text", "text": "Proof. Admitted."}]}]
     results = verifier.verify_batch([{"completion": c, "statement": st} for c in (parts, image, number, admitted)])
     assert [r.reward for r in results] == [1.0, 0.0, 0.0, 0.0], results
-    assert "neither text nor a list of text parts" in results[1].message and results[2].message == results[1].message
+
+
+@needs_coq
+def test_a_sample_never_makes_verify_batch_raise(verifier, monkeypatch):
+    """An unforeseen failure on one sample scores it 0 with the reason; a malformed case raises, naming it."""
+    from rlvr.verifiers import proof
+
+    def boom(*a):
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(proof, "candidate_text", boom)
+    st = HONEST[7][0]
+    r = verifier.verify_batch([{"completion": "Proof. reflexivity. Qed.", "statement": st}])[0]
+    assert (r.reward, r.message) == (0.0, "verifier error: RuntimeError: unforeseen")
+    with pytest.raises(ValueError, match="case 1: statement"):
+        verifier.verify_batch([{"completion": "", "statement": st}, {"completion": "", "statement": 3}])

@@ -60,7 +60,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from rlvr.answers import check_completion
+from rlvr.answers import check_completion, completion_text
 from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes
 
 log = logging.getLogger(__name__)
@@ -110,27 +110,6 @@ def fenced_blocks(text: str) -> list[str]:
         blocks.append(text[newline + 1:end])
         at = end + 3
     return blocks
-
-
-def proof_text(completion) -> str | None:
-    """The completion as text: a string, or the assistant messages' contents joined. A content may be text,
-    None (no text), or a list of text parts ({"type": "text", "text": ...}, OpenAI style), joined; anything else
-    (an image part, a number) gives None: the sample scores 0, it never raises."""
-    if isinstance(completion, str):
-        return completion
-    out = []
-    for m in completion:
-        if not (isinstance(m, dict) and m.get("role") == "assistant"):
-            continue
-        content = m.get("content")
-        if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
-                                             and isinstance(p.get("text"), str) for p in content):
-            out.extend(p["text"] for p in content)
-        elif isinstance(content, str) or content is None:
-            out.append(content or "")
-        else:
-            return None
-    return "".join(out)
 
 
 # Typing-flag switches: every kernel check they turn off is one the check re-enables or coqchk re-runs, so this
@@ -373,9 +352,7 @@ class ProofVerifier:
 
 def _text_or_reason(completion) -> tuple[str, str | None]:
     """(the completion's text, lone surrogates made "?") or ("", why it scores 0 before anything runs)."""
-    text = proof_text(completion)
-    if text is None:
-        return "", "completion: a message's content is neither text nor a list of text parts"
+    text = completion_text(completion)  # chat content: text parts joined, anything else no text (never raises)
     if len(text) > MAX_COMPLETION_CHARS:
         return "", f"completion: {len(text):,} characters, over the {MAX_COMPLETION_CHARS:,} limit"
     blocks = fenced_blocks(text)
