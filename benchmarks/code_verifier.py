@@ -50,7 +50,7 @@ def plain_python_passes(program: str, test: str, entry: str) -> bool:
 def humaneval(verifier: CodeVerifier, rows: list[dict]) -> dict:
     spec = lambda r: {"language": "python", "entry_point": r["entry_point"], "test_code": r["test"], "prelude": r["prompt"]}
     start = time.perf_counter()
-    res = verifier.verify_batch([(r["prompt"] + r["canonical_solution"], spec(r)) for r in rows])
+    res = verifier.verify_batch([{"completion": r["prompt"] + r["canonical_solution"], "tests": spec(r)} for r in rows])
     seconds = time.perf_counter() - start
     passed = sum(x.reward == 1.0 for x in res)
     converted = sum(x.mode == "assert-converted" for x in res)
@@ -60,7 +60,7 @@ def humaneval(verifier: CodeVerifier, rows: list[dict]) -> dict:
              for kind, change in PERTURB.items() for r in rows]
     with ThreadPoolExecutor(2) as pool:
         python = list(pool.map(lambda c: plain_python_passes(c[2], c[0]["test"], c[0]["entry_point"]), cases))
-    ours = [x.reward == 1.0 for x in verifier.verify_batch([(program, spec(r)) for r, _, program in cases])]
+    ours = [x.reward == 1.0 for x in verifier.verify_batch([{"completion": program, "tests": spec(r)} for r, _, program in cases])]
     disagree = [(r["task_id"], kind, p) for (r, kind, _), p, o in zip(cases, python, ours) if p != o]
     print(f"wrong-typed/approximate/mutating variants: verdict = plain Python's on {len(cases) - len(disagree)}/{len(cases)} "
           f"(plain Python passes {sum(python)})")
@@ -85,8 +85,8 @@ def main() -> int:
     sandboxed = N / (time.perf_counter() - start)
 
     verifier = CodeVerifier()
-    cases = [("def add(a, b):\n    return a + b", {"language": "python", "entry_point": "add",
-                                                    "tests": [{"args": [1, 2], "expected": 3}]})] * N
+    cases = [{"completion": "def add(a, b):\n    return a + b", "tests": {"language": "python", "entry_point": "add",
+                                                    "tests": [{"args": [1, 2], "expected": 3}]}}] * N
     start = time.perf_counter()
     rewards = [r.reward for r in verifier.verify_batch(cases)]
     verified = N / (time.perf_counter() - start)

@@ -52,7 +52,7 @@ def math_verify_rewards(cases: list[dict]) -> list[float]:
     return out
 
 
-def typical_cases(n: int) -> list[tuple[str, str]]:
+def typical_cases(n: int) -> list[dict]:
     rng = random.Random(0)
     if GSM8K.exists():
         rows = [json.loads(l) for l in GSM8K.read_text().splitlines()]
@@ -63,7 +63,7 @@ def typical_cases(n: int) -> list[tuple[str, str]]:
         for _ in range(n):
             a, b = rng.randint(1, 999), rng.randint(1, 999)
             pairs.append((f"We add {a} and {b} to get {a + b}.\n#### {a + b}", str(a + b)))
-    return [pairs[i % len(pairs)] for i in range(n)]
+    return [{"completion": pairs[i % len(pairs)][0], "answer": pairs[i % len(pairs)][1]} for i in range(n)]
 
 
 def main() -> int:
@@ -71,7 +71,7 @@ def main() -> int:
     report = {}
     for name, path in SETS.items():
         cases = [{"label": 0, **json.loads(l)} for l in path.read_text().splitlines()]
-        ours = [r.reward for r in verifier.verify_batch([(c["completion"], c["answer"]) for c in cases])]
+        ours = [r.reward for r in verifier.verify_batch(cases)]
         theirs = math_verify_rewards(cases)
         by_source = defaultdict(list)
         for i, c in enumerate(cases):

@@ -106,7 +106,7 @@ def test_in_sandbox_checks_refuse_the_fallback_unless_opted_in():
     with pytest.raises(IsolationRequired):
         strict.verify(HONEST_ADD, ADD_ASSERT_LOOP)
     with pytest.raises(IsolationRequired):  # a batch too: the machine's state, not a sample's
-        strict.verify_batch([(HONEST_ADD, ADD_CALL), (HONEST_ADD, ADD_ASSERT_LOOP)])
+        strict.verify_batch([{"completion": HONEST_ADD, "tests": ADD_CALL}, {"completion": HONEST_ADD, "tests": ADD_ASSERT_LOOP}])
     for tests, completion in [(ADD_CALL, HONEST_ADD), (ADD_STDIO, HONEST_STDIO), (ADD_ASSERT_SIMPLE, HONEST_ADD)]:
         assert strict.verify(completion, tests).reward == 1.0  # converted checks run as call tests: no need
 
@@ -332,7 +332,7 @@ def test_hostile_output_scores_zero_and_leaves_the_batch_alone(verifier):
     hostile += ["def add(a, b):\x00", "def add(a, b):\n    return '\ud800'", "import sys\nsys.stdout.buffer.write(b'\\xff' * 10**6)"]
     pairs = [(HONEST_ADD, ADD_CALL)] + [(h, ADD_CALL) for h in hostile] + [(HONEST_ADD, ADD_CALL)]
     pairs += [(HONEST_ADD.replace("b\n", "b  # \ud800\n"), ADD_CALL)]  # a lone surrogate in a comment: judged as "?"
-    results = verifier.verify_batch(pairs)
+    results = verifier.verify_batch([{"completion": c, "tests": t} for c, t in pairs])
     assert [r.reward for r in results] == [1.0] + [0.0] * len(hostile) + [1.0, 1.0]
     for name, r in zip([*HOSTILE_LINES, "NUL", "surrogate value", "invalid UTF-8"], results[1:-2]):
         assert r.reason.startswith("test 0: ") and r.mode == "call", (name, r.reason)  # judged, not a verifier error

@@ -22,7 +22,7 @@ def verifier():
 
 def test_labelled_set_precision_and_recall(verifier):
     assert len(CASES) >= 150
-    rewards = [r.reward for r in verifier.verify_batch([(c["completion"], c["answer"]) for c in CASES])]
+    rewards = [r.reward for r in verifier.verify_batch(CASES)]
     tp = sum(1 for c, r in zip(CASES, rewards) if c["label"] == 1 and r == 1)
     fp = sum(1 for c, r in zip(CASES, rewards) if c["label"] == 0 and r == 1)
     fn = sum(1 for c, r in zip(CASES, rewards) if c["label"] == 1 and r != 1)
@@ -161,7 +161,7 @@ OUTSIDE = [json.loads(l) for l in (Path(__file__).parent / "data" / "math_outsid
 def test_outside_cases_no_false_positive_and_recall_above_math_verify(verifier):
     # Pairs and verdicts published in other projects' tests (each row names its source). math-verify 0.9 recalls
     # 0.874 of them with 5 false positives (benchmarks/math_verifier.py).
-    rewards = [r.reward for r in verifier.verify_batch([(c["completion"], c["answer"]) for c in OUTSIDE])]
+    rewards = [r.reward for r in verifier.verify_batch(OUTSIDE)]
     fps = [(c["completion"], c["answer"]) for c, r in zip(OUTSIDE, rewards) if c["label"] == 0 and r == 1]
     fns = [(c["completion"], c["answer"]) for c, r in zip(OUTSIDE, rewards) if c["label"] == 1 and r != 1]
     positives = sum(c["label"] for c in OUTSIDE)
@@ -259,7 +259,7 @@ def test_differential_against_math_verify_every_disagreement_triaged(verifier):
     from math_verifier import math_verify_rewards
 
     cases = pairs()
-    ours = [r.reward for r in verifier.verify_batch([(c, g) for c, g, _ in cases])]
+    ours = [r.reward for r in verifier.verify_batch([{"completion": c, "answer": g} for c, g, _ in cases])]
     assert [(c, g) for (c, g, l), r in zip(cases, ours) if (r == 1) != (l == 1)] == []
     theirs = math_verify_rewards([{"completion": c, "answer": g} for c, g, _ in cases])
     triaged = [json.loads(l) for l in (Path(__file__).parent / "data" / "math_disagreements.jsonl").read_text().splitlines()]

@@ -464,3 +464,18 @@ def check_answer(completion, gold: str, *, fallback_last_number: bool = True) ->
     if extracted is None or extracted == "":
         return Check(False, None, why or "no answer found")
     return Check(answers_equal(extracted, gold), normalize(extracted))
+
+
+def fenced_blocks(text: str) -> list[str]:
+    """The contents of the fenced blocks, left to right, without overlap: three backticks, the rest of that line
+    (a language tag or anything), a newline, then everything up to the next three backticks. Found with
+    str.find, so linear whatever the text holds."""
+    blocks, at = [], 0
+    while (start := text.find("```", at)) >= 0:
+        newline = text.find("\n", start + 3)
+        end = -1 if newline < 0 else text.find("```", newline + 1)
+        if end < 0:  # a later opening would need a newline and a closing after this one's: none either
+            break
+        blocks.append(text[newline + 1:end])
+        at = end + 3
+    return blocks

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. eval.samples=16")
 
     v = sub.add_parser("verify", help="run a verifier on cases: one JSON result per input line, in order")
-    v.add_argument("kind", choices=["math", "code", "proof"], help="which verifier")
+    v.add_argument("kind", choices=_verifier_kinds(), help="which verifier")
     v.add_argument("--file", help="JSONL cases, one per line: math {completion, answer}, code {completion, tests}, "
                                   "proof {completion, statement, preamble?, prover?}; - for stdin")
     v.add_argument("--completion", help="a single completion to check")
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--prover", default="coq", help="proof: coq or lean")
     v.add_argument("--list", action="store_true", help="proof: list the provers found on this machine")
     v.add_argument("--timeout", type=float, default=None, help="hard wall-clock limit per check or program run, seconds")
+    v.add_argument("--allow-unisolated", action="store_true",
+                   help="code, proof: run checks that need bubblewrap under the weaker fallback sandbox anyway")
 
     for name, text in (("sft", "supervised fine-tuning on chat JSONL, loss on assistant tokens only"),
                        ("rm", "train a Bradley-Terry reward model on pairwise JSONL")):
@@ -90,6 +92,12 @@ def _pipeline_presets() -> list[str]:
     from rlvr.pipeline import preset_names
 
     return preset_names()
+
+
+def _verifier_kinds() -> list[str]:
+    from rlvr.verifiers import VERIFIERS
+
+    return sorted(VERIFIERS)
 
 
 def _command_configs() -> dict:
@@ -183,54 +191,37 @@ def read_cases(path: str, required: tuple[str, ...], check) -> list[dict]:
 
 
 def cmd_verify(args) -> int:
-    from rlvr.verifiers import CodeVerifier, MathVerifier, ProofVerifier
-    from rlvr.verifiers import code as code_v, math as math_v, proof as proof_v
+    from rlvr.verifiers import VERIFIERS
     from rlvr.verifiers.proof import available
-    from rlvr.verifiers.sandbox import Limits
+    from rlvr.verifiers.sandbox import IsolationRequired
 
     if args.kind == "proof" and args.list:
         for prover, exe in available().items():
             print(f"{prover}: {exe or 'not available'}")
         return 0
-    reference = {"math": "answer", "code": "tests", "proof": "statement"}[args.kind]
-    given = getattr(args, reference)
+    kind = VERIFIERS[args.kind]
+    given = getattr(args, kind.reference)
     if args.file is not None and (args.completion is not None or given is not None):
-        raise config_mod.ConfigError(f"give either --file or --completion/--{reference}, not both")
-    check = {
-        "math": lambda c: math_v.check_case(c["completion"], c["answer"]),
-        "code": lambda c: code_v.check_case(c["completion"], c["tests"]),
-        "proof": lambda c: proof_v.check_case(c["completion"], c["statement"], c.get("preamble") or "", c.get("prover") or "coq"),
-    }[args.kind]
+        raise config_mod.ConfigError(f"give either --file or --completion/--{kind.reference}, not both")
     if args.file is not None:
-        cases = read_cases(args.file, ("completion", reference), check)
+        cases = read_cases(args.file, ("completion", kind.reference), kind.check_case)
     elif args.completion is not None and given is not None:
         try:
-            value = json.loads(given) if args.kind == "code" else given
-        except json.JSONDecodeError as e:
-            raise config_mod.ConfigError(f"--tests is not valid JSON: {e.msg}") from None
-        case = {"completion": args.completion, reference: value}
-        if args.kind == "proof":
-            case.update(preamble=args.preamble, prover=args.prover)
-        try:
-            check(case)
+            case = {"completion": args.completion, kind.reference: kind.read_reference(given),
+                    **{k: getattr(args, k) for k in kind.optional}}
+            kind.check_case(case)
         except ValueError as e:
             raise config_mod.ConfigError(str(e)) from None
         cases = [case]
     else:
-        raise config_mod.ConfigError(f"give --file CASES.jsonl, or --completion TEXT --{reference} ...")
-    if args.kind == "math":
-        verifier = MathVerifier(**({"timeout_s": args.timeout} if args.timeout else {}))
-        try:
-            results = verifier.verify_batch([(c["completion"], c["answer"]) for c in cases])
-        finally:
-            verifier.close()
-    elif args.kind == "code":
-        limits = Limits(wall_s=args.timeout) if args.timeout else Limits()
-        results = CodeVerifier(limits=limits).verify_batch([(c["completion"], c["tests"]) for c in cases])
-    else:
-        verifier = ProofVerifier(**({"limits": Limits(wall_s=args.timeout, cpu_s=int(args.timeout) + 1, memory_mb=2048)}
-                                    if args.timeout else {}))
+        raise config_mod.ConfigError(f"give --file CASES.jsonl, or --completion TEXT --{kind.reference} ...")
+    verifier = kind(**kind.cli_options(timeout_s=args.timeout, allow_unisolated=args.allow_unisolated))
+    try:
         results = verifier.verify_batch(cases)
+    except IsolationRequired as e:
+        raise config_mod.ConfigError(f"{e} (rlvr verify: --allow-unisolated)") from None
+    finally:
+        verifier.close()
     for result in results:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     return 0

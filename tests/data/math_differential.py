@@ -119,7 +119,7 @@ def main() -> None:
 
     cases = pairs()
     v = MathVerifier()
-    ours = [r.reward for r in v.verify_batch([(c, g) for c, g, _ in cases])]
+    ours = [r.reward for r in v.verify_batch([{"completion": c, "answer": g} for c, g, _ in cases])]
     v.close()
     theirs = math_verify_rewards([{"completion": c, "answer": g} for c, g, _ in cases])
     out = Path(__file__).with_name("math_disagreements.jsonl")

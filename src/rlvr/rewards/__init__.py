@@ -19,6 +19,7 @@ from rlvr.rewards import shaping
 from rlvr.rewards.format import r1_format
 from rlvr.answers import check_answer, completion_text
 from rlvr.tasks import Example, Task
+from rlvr.verifiers import VERIFIERS
 
 RewardFn = Callable[..., Sequence[float | None]]
 
@@ -58,15 +59,8 @@ def task_reward(task: Task) -> RewardFn:
 BUILTIN: dict[str, RewardFn] = {"math_answer": math_answer, "format": r1_format}
 
 
-def _verifier(name: str):
-    """A verifier class, imported on use: the verifier package builds on this one."""
-
-    def make(task, **kw):
-        from rlvr import verifiers
-
-        return getattr(verifiers, name)(**kw)
-
-    return make
+def _verifier(cls):
+    return lambda task, **kw: cls(**kw)
 
 
 # Rewards built from config `args` (and the task, for those that wrap its checker).
@@ -74,9 +68,7 @@ FACTORIES = {
     "language_consistency": lambda task, **kw: shaping.language_consistency(**kw),
     "overlong_penalty": lambda task, **kw: shaping.overlong_penalty(**kw),
     "cosine_length": lambda task, **kw: shaping.cosine_length(task_reward(task), **kw),
-    "math_verifier": _verifier("MathVerifier"),
-    "code_verifier": _verifier("CodeVerifier"),
-    "proof_verifier": _verifier("ProofVerifier"),
+    **{f"{kind}_verifier": _verifier(cls) for kind, cls in VERIFIERS.items()},
     "preference": lambda task, **kw: _preference(**kw),
 }
 

@@ -52,13 +52,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rlvr.answers import check_completion, completion_text
+from rlvr.answers import check_completion, completion_text, fenced_blocks
+from rlvr.verifiers.base import Verifier
 from rlvr.verifiers.inside.wire import WireError, from_wire, loads as wire_loads, to_wire
 from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes, sandbox_python
 
 log = logging.getLogger(__name__)
 
-FENCE = "```"
 MAX_COMPLETION_CHARS = 1_000_000  # a longer completion scores 0 before anything runs (no model writes one)
 MARK = "@@rlvr-result@@ "  # as in inside/call.py
 CHECK_MARK = "@@rlvr-check@@ "  # as in inside/checker.py
@@ -90,25 +90,10 @@ class CodeResult:
 
 
 def extract_program(text: str) -> str:
-    """The last fenced code block, or the whole text when there is none.
-
-    A block is three backticks, the rest of that line (a language tag or anything else), a newline, then
-    everything up to the next three backticks; blocks are taken left to right without overlap. Found with
-    str.find, so linear in the text whatever it holds (a regex for the same shape backtracked quadratically:
-    200,000 backticks took a minute on the host)."""
-    program, start = None, 0
-    while True:
-        open_ = text.find(FENCE, start)
-        if open_ < 0:
-            break
-        newline = text.find("\n", open_ + len(FENCE))
-        if newline < 0:  # no line ends after this fence: no later fence can open a block either
-            break
-        close = text.find(FENCE, newline + 1)
-        if close < 0:  # unclosed: a later fence would need a closing one beyond this, and there is none
-            break
-        program, start = text[newline + 1:close], close + len(FENCE)
-    return text if program is None else program
+    """The last fenced code block (`answers.fenced_blocks`: linear whatever the text holds), or the whole text
+    when there is none."""
+    blocks = fenced_blocks(text)
+    return blocks[-1] if blocks else text
 
 
 def normalize_output(s: str) -> str:
@@ -336,13 +321,29 @@ def _records(stdout: bytes, mark: str):
 # ------------------------------------------------------------------ the verifier
 
 
-class CodeVerifier:
+class CodeVerifier(Verifier):
     """Usable as a reward (`fn(prompts, completions, tests, **_)`) and directly (`verify`).
 
     allow_unisolated: run assert-style checks that need the sandbox even under the rlimits-only fallback
     (no bubblewrap); without it they raise IsolationRequired there. Other formats run either way."""
 
     __name__ = "code_verifier"
+    reference = "tests"
+
+    @classmethod
+    def check_case(cls, case: dict) -> None:
+        check_case(case["completion"], case["tests"])
+
+    @classmethod
+    def cli_options(cls, *, timeout_s: float | None, allow_unisolated: bool) -> dict:
+        return {"allow_unisolated": allow_unisolated, **({"limits": Limits(wall_s=timeout_s)} if timeout_s else {})}
+
+    @staticmethod
+    def read_reference(text: str):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"tests: not valid JSON: {e.msg}") from None
 
     def __init__(self, *, limits: Limits = Limits(), all_or_nothing: bool = False, workers: int = 2,
                  use_bwrap: bool | None = None, allow_unisolated: bool = False):
@@ -385,10 +386,10 @@ class CodeVerifier:
         reason = "" if failed is None else f"test {failed[0]}: {failed[1]}"
         return CodeResult(reward, passed, total, mode, isolated, time.perf_counter() - start, outcomes, reason)
 
-    def verify_batch(self, pairs) -> list[CodeResult]:
+    def verify_batch(self, cases: list[dict]) -> list[CodeResult]:
         """Verdicts in order. A malformed spec raises (before anything runs), as does IsolationRequired; a
         sample's content never does: an unforeseen failure scores that sample 0 with the reason."""
-        pairs = list(pairs)
+        pairs = [(case["completion"], case["tests"]) for case in cases]
         for i, (completion, tests) in enumerate(pairs):
             try:
                 check_case(completion, tests)
@@ -407,8 +408,6 @@ class CodeVerifier:
             return CodeResult(0.0, 0, 0, "error", self.sandbox.isolated, 0.0,
                               reason=_text(f"verifier error: {type(e).__name__}: {e}"))
 
-    def __call__(self, prompts, completions, tests, **_) -> list[float]:
-        return [r.reward for r in self.verify_batch(list(zip(completions, tests)))]
 
     # ------------------------------------------------------------------ formats
 

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 # all_boxed: one scan with a brace stack (4,000 unclosed boxes once took 7.9 s here, one scan each)
+from rlvr.verifiers.base import Verifier
 from rlvr.answers import (UNITS, all_boxed, bare_formula, check_completion, completion_text, last_tag, math_spans,
                           normalize, to_number, unmarked_answer)
 
@@ -707,10 +708,20 @@ def check_case(completion, answer) -> None:
         raise ValueError(f"answer: expected text or a number, got {type(answer).__name__}")
 
 
-class MathVerifier:
-    """Usable as an rlvr/TRL reward (`fn(prompts, completions, answer, **_)`) and directly (`verify`)."""
+class MathVerifier(Verifier):
+    """The verifier interface (`verifiers.base`) over cases {"completion", "answer"}: a reward
+    (`fn(prompts, completions, answer, **_)`), `verify(completion, answer)` and `verify_batch(cases)`."""
 
     __name__ = "math_verifier"
+    reference = "answer"
+
+    @classmethod
+    def check_case(cls, case: dict) -> None:
+        check_case(case["completion"], case["answer"])
+
+    @classmethod
+    def cli_options(cls, *, timeout_s: float | None, allow_unisolated: bool) -> dict:
+        return {"timeout_s": timeout_s} if timeout_s else {}
 
     def __init__(self, *, fallback_last_number: bool = True, timeout_s: float = 2.0, workers: int | None = None,
                  rel_tol: float = 1e-6):
@@ -734,13 +745,11 @@ class MathVerifier:
             self._pool.close()
             self._pool = None
 
-    def verify(self, completion, answer: str) -> MathResult:
-        return self.verify_batch([(completion, answer)])[0]
-
-    def verify_batch(self, pairs) -> list[MathResult]:
+    def verify_batch(self, cases: list[dict]) -> list[MathResult]:
         results: list[MathResult] = []
         symbolic: list[int] = []
-        for completion, answer in pairs:
+        for case in cases:
+            completion, answer = case["completion"], case["answer"]
             check_case(completion, answer)
             start = time.perf_counter()
             text = completion_text(completion) or ""
@@ -796,5 +805,3 @@ class MathVerifier:
                     r.reward, r.reason = 0.0, "timeout" if out.error == "timeout" else f"could not compare: {out.error}"
         return results
 
-    def __call__(self, prompts, completions, answer, **_) -> list[float]:
-        return [r.reward for r in self.verify_batch(list(zip(completions, answer)))]

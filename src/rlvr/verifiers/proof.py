@@ -60,7 +60,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from rlvr.answers import check_completion, completion_text
+from rlvr.answers import check_completion, completion_text, fenced_blocks
+from rlvr.verifiers.base import Verifier
 from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes
 
 log = logging.getLogger(__name__)
@@ -95,21 +96,6 @@ def available() -> dict[str, str | None]:
     """Prover name -> the executable found on PATH (None: missing). Coq needs `coqchk` too (step 6)."""
     coq = shutil.which("coqc") if shutil.which("coqchk") else None
     return {"coq": coq, "lean": shutil.which("lean") or shutil.which("lake")}
-
-
-def fenced_blocks(text: str) -> list[str]:
-    """The contents of the fenced blocks, left to right, without overlap: three backticks, the rest of that line
-    (a language tag or anything), a newline, then everything up to the next three backticks. Found with
-    str.find, so linear whatever the text holds."""
-    blocks, at = [], 0
-    while (start := text.find("```", at)) >= 0:
-        newline = text.find("\n", start + 3)
-        end = -1 if newline < 0 else text.find("```", newline + 1)
-        if end < 0:  # a later opening would need a newline and a closing after this one's: none either
-            break
-        blocks.append(text[newline + 1:end])
-        at = end + 3
-    return blocks
 
 
 # Typing-flag switches: every kernel check they turn off is one the check re-enables or coqchk re-runs, so this
@@ -241,10 +227,22 @@ echo rlvr-chk-end-{nonce}
 """
 
 
-class ProofVerifier:
-    """Usable as a reward (`fn(prompts, completions, statement, preamble=None, **_)`) and directly."""
+class ProofVerifier(Verifier):
+    """The verifier interface (`verifiers.base`) over cases {"completion", "statement", "preamble"?, "prover"?}: a
+    reward (`fn(prompts, completions, statement, preamble=None, prover=None, **_)`), `verify`, `verify_batch`."""
 
     __name__ = "proof_verifier"
+    reference = "statement"
+    optional = ("preamble", "prover")
+
+    @classmethod
+    def check_case(cls, case: dict) -> None:
+        check_case(case["completion"], case["statement"], case.get("preamble") or "", case.get("prover") or "coq")
+
+    @classmethod
+    def cli_options(cls, *, timeout_s: float | None, allow_unisolated: bool) -> dict:
+        limits = {"limits": Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=2048)} if timeout_s else {}
+        return {"allow_unisolated": allow_unisolated, **limits}
 
     def __init__(self, *, limits: Limits = Limits(wall_s=20.0, cpu_s=20, memory_mb=2048, processes=16),
                  use_bwrap: bool | None = None, lean_project: str | None = None, allow_unisolated: bool = False):
@@ -327,7 +325,7 @@ class ProofVerifier:
         cases = list(cases)
         for i, c in enumerate(cases):
             try:
-                check_case(c["completion"], c["statement"], c.get("preamble") or "", c.get("prover") or "coq")
+                self.check_case(c)
             except (ValueError, KeyError) as e:
                 raise ValueError(f"case {i}: {e}") from None
         with ThreadPoolExecutor(workers) as pool:
@@ -342,12 +340,6 @@ class ProofVerifier:
         except Exception as e:  # noqa: BLE001 - last line of defence; the parsing above is meant to be total
             log.warning("proof verifier: %s on a sample, scored 0", type(e).__name__, exc_info=True)
             return ProofResult(0.0, prover, False, False, False, 0.0, f"verifier error: {type(e).__name__}: {e}"[:300])
-
-    def __call__(self, prompts, completions, statement, preamble=None, prover=None, **_) -> list[float]:
-        n = len(completions)
-        cases = [{"completion": c, "statement": s, "preamble": p, "prover": v}
-                 for c, s, p, v in zip(completions, statement, preamble or [""] * n, prover or ["coq"] * n)]
-        return [r.reward for r in self.verify_batch(cases)]
 
 
 def _text_or_reason(completion) -> tuple[str, str | None]:
