@@ -122,6 +122,7 @@ def test_preference_pairs_and_general_splits_are_disjoint():
         assert p["chosen"] != p["rejected"]
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_sft_command_with_lora_writes_a_loadable_merged_model(tmp_path, run_rlvr):
     run_rlvr("sft", "model=tiny-random", f"output_dir={tmp_path}", "name=s", "data.generate=traces", "data.examples=12",
              "data.eval_examples=4", "epochs=2", "batch_size=4", "optim.micro_batch_size=2", "optim.lr=0.01",
@@ -140,6 +141,7 @@ def test_sft_command_with_lora_writes_a_loadable_merged_model(tmp_path, run_rlvr
     assert len((run / "train.jsonl").read_text().splitlines()) == 12
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_rm_command_rejects_a_bad_pair_file_naming_the_line(tmp_path, run_rlvr):
     bad = tmp_path / "pairs.jsonl"
     bad.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": 3, "rejected": "b"}\n')

@@ -86,6 +86,7 @@ CHEATS = {
 }
 
 
+@pytest.mark.slow  # sandboxed runs, many
 @pytest.mark.parametrize("name", sorted(CHEATS))
 @pytest.mark.parametrize("tests", [ADD_CALL, ADD_ASSERT_SIMPLE, ADD_ASSERT_LOOP, ADD_STDIO], ids=["call", "converted", "in-sandbox", "stdio"])
 def test_cheats_score_zero_promptly(verifier, name, tests):
@@ -116,6 +117,7 @@ def test_honest_solutions_pass_without_bubblewrap(fallback, tests, completion):
     assert fallback.verify(completion, tests).reward == 1.0
 
 
+@pytest.mark.slow  # sandboxed runs, many
 @pytest.mark.parametrize("name", sorted(CHEATS))
 @pytest.mark.parametrize("tests", [ADD_CALL, ADD_ASSERT_LOOP], ids=["call", "in-sandbox"])
 def test_cheats_score_zero_without_bubblewrap_too(fallback, name, tests):
@@ -156,6 +158,7 @@ def test_in_sandbox_check_sees_exceptions_and_rebuilt_values(verifier):
     assert without.reward == 0.0 and "f() raised ValueError" in without.reason
 
 
+@pytest.mark.slow  # sandboxed runs, many
 def test_cli_verify_code(run_rlvr, tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_text(json.dumps({"completion": HONEST_ADD, "tests": ADD_CALL}) + "\n"
@@ -242,6 +245,7 @@ SEMANTICS = [
 ]
 
 
+@pytest.mark.slow  # sandboxed runs, many
 @pytest.mark.parametrize("test_code, program", SEMANTICS, ids=[f"{i}" for i in range(len(SEMANTICS))])
 def test_assert_checks_keep_pythons_verdict(verifier, test_code, program):
     r = verifier.verify(program, {"entry_point": "f", "test_code": test_code})
@@ -296,6 +300,7 @@ ATTACKS = [
 ]
 
 
+@pytest.mark.slow  # sandboxed runs, many
 @pytest.mark.parametrize("check_name, program", ATTACKS, ids=[f"{c}:{i}" for i, (c, _) in enumerate(ATTACKS)])
 def test_candidate_exceptions_cannot_steer_the_check(verifier, check_name, program):
     tests = {"entry_point": "f", "test_code": ATTACK_CHECKS[check_name]}
@@ -465,6 +470,7 @@ MUTATION = [
 MUTATION_CASES = [(c, p) for c, wrong, honest in MUTATION for p in (wrong, honest)]
 
 
+@pytest.mark.slow  # sandboxed runs, many
 @pytest.mark.parametrize("test_code, program", MUTATION_CASES, ids=[f"{i // 2}-{'wrong' if i % 2 == 0 else 'honest'}"
                                                                      for i in range(len(MUTATION_CASES))])
 def test_in_sandbox_checks_see_mutation_and_identity_as_python_does(verifier, test_code, program):

@@ -99,6 +99,7 @@ def test_pool_kills_overrunning_and_dead_workers_and_keeps_going():
         assert [o.value for o in pool.map([5, 6])] == [10, 12]
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_cli_verify_math_file_and_single(run_rlvr, tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_text(
@@ -112,6 +113,7 @@ def test_cli_verify_math_file_and_single(run_rlvr, tmp_path):
     assert single["reward"] == 1.0 and single["extracted"] == "0.5"
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_cli_verify_bad_line_names_it(run_rlvr, tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"completion": "1", "answer": "1"}\n{"completion": "1"\n')

@@ -8,7 +8,12 @@ import pytest
 
 from rlvr.verifiers.proof import ProofVerifier, available, candidate_text, parse_statement
 
-needs_coq = pytest.mark.skipif(available()["coq"] is None, reason="coqc not found (make setup installs Debian's coq)")
+_coq_missing = pytest.mark.skipif(available()["coq"] is None, reason="coqc not found (make setup installs Debian's coq)")
+
+
+def needs_coq(test):
+    """Runs coqc (and coqchk): needs them, and is slow (a check takes 0.3 to 2 s)."""
+    return pytest.mark.slow(_coq_missing(test))
 
 # (statement, honest proof script)
 HONEST = [
