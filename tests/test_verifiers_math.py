@@ -55,9 +55,10 @@ def test_huge_expression_times_out_to_zero_quickly():
 
 @pytest.mark.parametrize("completion, gold, reward", [
     ("\\boxed{" + "1" * 100_000 + "}", "1", 0.0),  # past Python's int-string limit: once a crash
-    ("\\boxed{" + "1" * 100_000 + "}", "1" * 100_000, 1.0),
+    ("\\boxed{" + "1" * 99_000 + "}", "1" * 99_000, 1.0),  # under MAX_COMPLETION_CHARS (100,000)
+    ("\\boxed{" + "1" * 100_000 + "}", "1" * 100_000, 0.0),  # over it: "completion too long"
     ("\\boxed{" + "{" * 50_000 + "}" * 50_000 + "}", "1", 0.0),
-    ("\\boxed{1}" * 20_000, "1", 1.0),
+    ("\\boxed{1}" * 10_000, "1", 1.0),
     ("\\boxed{1." + "0" * 3000 + "1}", "1", 0.0),
 ])
 def test_pathological_inputs_neither_raise_nor_stall(verifier, completion, gold, reward):
@@ -234,7 +235,7 @@ def test_nested_radicals_compare_fast(verifier):
     ("\\boxed{3 \\vee 4}", "4", "hedged with 'or'"),
     ("\\boxed{5 \\text{ or maybe } 6}", "5", "hedged with 'or'"),
     ("\\boxed{x \\in \\{5, 6\\}}", "5", "not equal"),  # a set where a number is expected
-    ("<answer>5</answer> on second thought <answer>6</answer>", "5", "not equal"),  # the last answer counts
+    ("<answer>5</answer> on second thought <answer>6</answer>", "5", "several different answers"),
 ])
 def test_attacks_score_zero(verifier, completion, gold, reason):
     r = verifier.verify(completion, gold)
@@ -243,11 +244,48 @@ def test_attacks_score_zero(verifier, completion, gold, reason):
 
 def test_huge_prose_without_an_answer_is_quick(verifier):
     start = time.perf_counter()
-    r = verifier.verify("\\boxed{" + "1 " * 50_000 + "}", "1")  # once a 2 s worker timeout after 1.4 s of parsing
+    r = verifier.verify("\\boxed{" + "1 " * 49_000 + "}", "1")  # once a 2 s worker timeout after 1.4 s of parsing
     assert r.reward == 0.0 and r.reason == "answer over 2000 characters"
-    assert verifier.verify("x" * 1_000_000 + " 7", "7").reward == 1.0  # the last number still counts
-    assert verifier.verify("x" * 1_000_000, "7").reward == 0.0
+    assert verifier.verify("x" * 99_000 + " 7", "7").reward == 1.0  # the last number still counts
+    r = verifier.verify("x" * 1_000_000 + " 7", "7")  # over answers.MAX_COMPLETION_CHARS: refused unread
+    assert r.reward == 0.0 and r.reason == "completion too long (over 100000 characters)"
     assert time.perf_counter() - start < 3
+
+
+def test_minerva_phrase_is_matched_in_linear_time(verifier):
+    # The phrase's tail was `(\D*)` under fullmatch: quadratic (110 KB took 6.4 s, 440 KB 90 s).
+    payload = "The answer is 5" + ". I hope it is correct" * 4_500 + " 7"  # 99 KB, under the length cap
+    start = time.perf_counter()
+    assert verifier.verify(payload, "5").reward == 0.0
+    assert verifier.verify(payload[:-2] * 4 + " 7", "5").reward == 0.0  # 440 KB: over the cap
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("completion, gold", [
+    ("\\boxed{4.1231056256}", "4.1231056256"),
+    ("\\boxed{\\sqrt{17}}", "4.1231056256"),  # a decimal gold with 11 significant digits stands for sqrt 17
+    ("\\boxed{\\pi}", "3.14159"),  # 6 significant digits: MIN_GOLD_DIGITS
+    ("\\boxed{\\frac52}", "2.5"),  # a short decimal gold still matches its exact value
+    ("\\boxed{5\\text{ Meters}}", "5"),  # unit words match in any case ...
+    ("\\boxed{5\\text{ HOURS}}", "5"),
+    ("\\boxed{5\\text{ mL}}", "5"),  # ... symbols as written
+    ("\\boxed{f'(x)}", "f'(x)"),  # a prime the gold uses too
+    ("The final answer is 5. I hope it is correct.", "5"),
+    ("Final Answer: The final answer is $12,000,023$. I hope it is correct. ", "12000023"),
+    ("<answer>The answer is \\boxed{5}.</answer>", "5"),  # a tag holding a box and nothing that hedges
+    ("<answer>5</answer> then <answer>$5$</answer> \\boxed{5}", "5"),  # several tags that agree
+    ("\\boxed{10^{-2}}", "0.01"),  # an exact rational against a short decimal gold: exactly equal
+    ("The final answer is 5. I hope it is correct.<|im_end|>", "5"),
+])
+def test_round2_fixes_keep_right_answers(verifier, completion, gold):
+    r = verifier.verify(completion, gold)
+    assert r.reward == 1.0, r
+
+
+def test_short_decimal_gold_refuses_an_irrational_near_it(verifier):
+    r = verifier.verify("\\boxed{\\sqrt{2}}", "1.41")  # 3 significant digits: sqrt 2 is not 1.41
+    assert r.reward == 0.0, r
+    assert verifier.verify("\\boxed{\\sqrt{2}}", "1.414214").reward == 1.0
 
 
 @pytest.mark.slow

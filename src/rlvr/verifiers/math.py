@@ -2,22 +2,26 @@
 
 Threat model: the completion is written by a policy that is optimised against this reward, so every way of
 scoring 1 without the right answer will be found. What it can do here is choose text. Defences:
-  - one answer only: several different boxed answers, "3 or 4", a list where a scalar is expected, an empty
-    box, or a free symbol where a number is expected all score 0 (hedging is never rewarded);
+  - one answer only: several different boxed answers or <answer> tags, "3 or 4", text around a box inside an
+    answer tag (`<answer>7 or \\boxed{5}</answer>`), words after Minerva's "I hope it is correct.", a list
+    where a scalar is expected, an empty box, or a free symbol where a number is expected all score 0;
   - exact arithmetic: numbers compare as exact rationals (a decimal inside an expression is the number it
     writes: `4.9999999\\cdot1` is not 5), so 1/2004! and 1/2006! never collapse; a whole answer written as a
     decimal may stand for an irrational or non-terminating value only when it is that value rounded or
-    truncated to the decimals written, to a relative 1e-6 (`approximates`);
+    truncated to the decimals written, to a relative 1e-6 (`approximates`); a GOLD written as a decimal stands
+    for an irrational value only with >= 6 significant digits (`2.5` is 5/2 exactly, not 5/2 + sqrt2/10^8);
   - letters are not units: `2x`, `2i`, `3n`, `10m` are not 2, 2, 3, 10; a unit word counts only when written
-    apart from the number (`10 m`, `5\\,\\text{cm}`; see answers.UNITS);
+    apart from the number (`10 m`, `5\\,\\text{cm}`; see answers.UNITS); symbols are case-sensitive (`5\\text{M}`
+    is not 5 m), and "dozen" is no unit;
   - no hang: symbolic comparison runs in worker processes that are killed at a hard wall-clock limit, so
-    `9^{9^{9^9}}` times out to 0 instead of stalling RL; the in-process scans are linear;
+    `9^{9^{9^9}}` times out to 0 instead of stalling RL; the in-process scans are linear, and a completion over
+    answers.MAX_COMPLETION_CHARS scores 0 before any of them;
   - one expression for the whole answer: the prediction is parsed as LaTeX only (never a number dug out of
     text the parser could not read) and the parse must account for every number, letter and \\pi written
-    (`unread`); negation, approximation, divisibility, arrows, logic, `\\\\`, `&`, cases, `$`, `?` are refused
-    unless the gold uses them, prose commands (\\hbox, \\emph, \\operatorname, …) unless the gold has the
-    words; an equation `a = b = c` counts only when every side is equal; a trailing \\text is dropped only
-    when it names a unit.
+    (`unread`); a prime `'` (the parser drops it: `f'(x)` read as f(x)), negation, approximation,
+    divisibility, arrows, logic, `\\\\`, `&`, cases, `$`, `?` are refused unless the gold uses them, prose
+    commands (\\hbox, \\emph, \\operatorname, …) unless the gold has the words; an equation
+    `a = b = c` counts only when every side is equal; a trailing \\text is dropped only when it names a unit.
 Stages: extract (rlvr's own, hedge-aware) -> quick_compare in-process (strings, exact rationals, choices, sets,
 tuples, matrices: most answers end here, ~50,000/s) -> math-verify's parser and comparison (relations, intervals,
 LaTeX shorthand, symbolic expressions) in the workers. math-verify compares constants with a 15-digit `chop`
@@ -39,8 +43,8 @@ from fractions import Fraction
 
 # all_boxed: one scan with a brace stack (4,000 unclosed boxes once took 7.9 s here, one scan each)
 from rlvr.verifiers.base import Verifier
-from rlvr.answers import (UNITS, all_boxed, bare_formula, check_completion, completion_text, last_tag, math_spans,
-                          normalize, to_number, unmarked_answer)
+from rlvr.answers import (MAX_COMPLETION_CHARS, UNITS, all_boxed, all_tags, bare_formula, check_completion,
+                          completion_text, math_spans, normalize, to_number, unmarked_answer)
 
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _GOLD_CHOICE = re.compile(r"^\(?([A-E])\)?$")  # a gold `e` is Euler's number, not option E
@@ -67,28 +71,56 @@ def box_key(box: str) -> str:
     return re.sub(r"\\[dt]frac", r"\\frac", re.sub(r"\s+|\\[,;!]", "", box))
 
 
+# Minerva's closing phrase, exactly (a trailing period and spaces aside). Anchored at the end and searched, not
+# `fullmatch(".+?... (\\D*)")`: that tail once accepted "…, unless it is six." and took quadratic time. Chat
+# template tokens a sampler left after it (`<|im_start|>user`) are dropped with it.
+_MINERVA = re.compile(r"\.\s+I hope it is correct\.?(?:\s*<\|[A-Za-z_]{1,20}\|>(?:user|assistant|system)?)*\s*\Z")
+# What may stand around the box inside an answer tag: spacing, punctuation, `$`, "the (final) answer is".
+_TAG_AROUND_BOX = re.compile(r"[\s$.,:;()]*(?:(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)[\s$.,:;()]*)?", re.I)
+
+
+def _tag_answer(tag: str) -> tuple[str, str]:
+    """(answer, reason) of one <answer> tag: its last box when the tag is that box alone (plus spacing,
+    punctuation, `$`, "the answer is"), else the tag whole; `7 or \\boxed{5}` hedges, so it is refused."""
+    boxes = all_boxed(tag)
+    if not boxes:
+        return tag, ""
+    if len({box_key(b) for b in boxes}) > 1:
+        return tag, "several different boxed answers"
+    around = re.sub(r"\\boxed\s*\{" + re.escape(boxes[-1]) + r"\}", " ", tag)
+    if not _TAG_AROUND_BOX.fullmatch(around):
+        return tag, "text around the box in the answer tag"
+    return boxes[-1], ""
+
+
 def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None, str]:
     """(answer, reason). Reason is non-empty when the completion hedges or gives nothing to check."""
+    if len(text) > MAX_COMPLETION_CHARS:  # the same cap as answers.check_answer, before any scan
+        return None, f"completion too long (over {MAX_COMPLETION_CHARS} characters)"
     boxes = all_boxed(text)
-    tagged = last_tag(text, "answer")
+    tags = [_tag_answer(t) for t in all_tags(text, "answer")]
+    if len({box_key(a.strip("$")) for a, _ in tags}) > 1:  # `<answer>7</answer> then <answer>5</answer>`
+        return None, "several different answers"
+    if any(why for _, why in tags):
+        return None, next(why for _, why in tags if why)
+    tagged = tags[-1][0] if tags else None
     if boxes:
         if len({box_key(b) for b in boxes}) > 1:
             return None, "several different boxed answers"
-        tag_answer = (all_boxed(tagged) or [tagged])[-1] if tagged is not None else boxes[-1]
-        if tag_answer.strip() and box_key(tag_answer) != box_key(boxes[-1]):  # `<answer>57</answer> \boxed{56}`
+        tag_answer = tagged if tagged is not None else boxes[-1]
+        # `<answer>57</answer> \boxed{56}`
+        if tag_answer.strip() and box_key(tag_answer.strip("$")) != box_key(boxes[-1]):
             return None, "an answer tag and a boxed answer that differ"
         return (boxes[-1], "") if boxes[-1] else (None, "empty box")
     if tagged is not None:
-        inner = all_boxed(tagged)
-        found = inner[-1] if inner else tagged
-        return (found, "") if found.strip() else (None, "empty answer")
+        return (tagged, "") if tagged.strip() else (None, "empty answer")
     marked = re.search(r"####|answer\s*(?:is|:)", text, re.I)
     found = bare_formula(text) if fallback_last_number and not marked else None
     found = found if found is not None else unmarked_answer(text, fallback_last_number=fallback_last_number)
     # Minerva's format: "The final answer is 12,000,023. I hope it is correct." The whole line comes back; the
     # answer is its first sentence when the rest names no other number (the parser no longer digs one out).
-    minerva = re.fullmatch(r"(.+?)\.\s+I hope it is correct\b(\D*)", found or "", flags=re.DOTALL)
-    found = minerva.group(1).strip() if minerva else found
+    minerva = _MINERVA.search(found or "")
+    found = found[:minerva.start()].strip() if minerva else found
     if minerva:  # "Final Answer: The final answer is N": the marker's line starts with the marker again
         found = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", found, flags=re.IGNORECASE).strip()
     return (found, "") if found is not None else (None, "no answer found")
@@ -119,18 +151,26 @@ _BARE_UNIT = re.compile(r"(.*?\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", flags=r
 _MORE_UNITS = frozenset("""
 inch in mi yd acre acres hectare hectares radian radians rad kph kmph celsius fahrenheit kelvin calorie calories
 joule joules watt watts volt volts newton newtons pascal sec. hr. min. cm. mm. km. ft. yd. kilometre kilometres
-centimetre centimetres millimetre millimetres tons ton tonne tonnes dozen dozens sqft cc cubic square meter
+centimetre centimetres millimetre millimetres tons ton tonne tonnes sqft cc cubic square meter
 """.split())
 
 
 def _is_unit(words: str) -> bool:
     """A trailing \\text{…} is dropped only when every word is a known unit (answers.UNITS, a few more, plurals,
     `m/s`, `square meters`): `\\text{ cm}` yes; `\\text{ thousand}`, `\\text{ and six}`, `\\text{ at least}`,
-    `\\text{i}` no (they change or hedge the value, and stay for the "words in the answer" check)."""
+    `\\text{i}` no (they change or hedge the value, and stay for the "words in the answer" check). Symbols are
+    case-sensitive (`M` is mega, not metres; `Mg` is not mg); only words of 3+ letters match in any case
+    (`Meters`, `HOURS`). "dozen" is no unit: it multiplies by 12."""
     parts = words.replace(".", " ").replace("/", " ").split()
     known = UNITS | _MORE_UNITS
-    return bool(parts) and all(w in known or w.lower() in known or w.lower().removesuffix("s") in known
-                               or w.lower().removesuffix("es") in known for w in parts)
+
+    def unit(w: str) -> bool:
+        if any(x in known for x in (w, w.removesuffix("s"), w.removesuffix("es"))):
+            return True
+        low = w.lower()
+        return any(len(x) >= 3 and x in known for x in (low, low.removesuffix("s"), low.removesuffix("es")))
+
+    return bool(parts) and all(unit(w) for w in parts)
 
 
 def split_unit(s: str) -> tuple[str, str]:
@@ -186,13 +226,14 @@ def suspicious(pred: str, gold: str) -> str:
 
 
 # Symbols that make an answer something other than one value: negation, approximation, divisibility, arrows,
-# logic, set relations, alternatives (`\\`, `&`, cases), a LaTeX comment (`%` unescaped, not at the end), `?`.
+# logic, set relations, alternatives (`\\`, `&`, cases), a LaTeX comment (`%` unescaped, not at the end), `?`,
+# a prime mark (the parser drops `'`: `f'(x)` read as f(x), `5'` as 5; a derivative is not the function).
 # The parser reads `5 \\approx 7` as 5 and `5 \\mid 7` as 7, so each is refused unless the gold uses it too.
 _CONNECTIVES = re.compile(
     r"\\(?:neq?|not|n?eg|lnot|sim|simeq|approx|cong|equiv|n?mid|[vV]ert|\||to|gets|mapsto|implies|impliedby|iff"
     r"|(?:long)?(?:left|right|leftright|Left|Right|Leftright)arrow|land|wedge|bigvee|bigwedge|cup|cap|in|notin"
     r"|ni|subset|subseteq|supset|supseteq|setminus|backslash|slash|colon|cr|propto|parallel|perp|[lcvd]?dots"
-    r"|begin\{(?:cases|aligned|align\*?|gathered)\})(?![A-Za-z])|\\\\|&|(?<!\\)%(?!\s*$)|\?|(?<!\\);")
+    r"|begin\{(?:cases|aligned|align\*?|gathered)\})(?![A-Za-z])|\\\\|&|(?<!\\)%(?!\s*$)|\?|(?<!\\);|['′″]")
 # Text left in an answer after its unit: commands that typeset prose, whose words a parser drops or misreads
 # (`3 \\text{ (not } 4)` once read as 4, `\\hbox{not } 5` as 5). Every such command, not only \\text.
 _WORDS = re.compile(r"\\(?:text\w*|[mhv]box|fbox|emph|operatorname\*?|math(?:rm|it|bf|sf|tt|normal)|mbox"
@@ -627,19 +668,27 @@ def unread(text: str, expr) -> str:
     return f"the number {str(missing[0])!r}"
 
 
+MIN_GOLD_DIGITS = 6  # significant digits a decimal gold needs to stand for an irrational value
+
+
 def _plain_decimal_verdict(pred: str, gold: str, p, g) -> bool | None:
     """A whole side written as a decimal against a constant the other side gives exactly: `approximates`
     (exact equality when that constant is rational). None when neither side is a plain decimal or the other
-    side is no constant."""
+    side is no constant. A decimal GOLD stands for an irrational answer only when it writes at least
+    MIN_GOLD_DIGITS significant digits (`4.1231056256` for `\\sqrt{17}`): `2.5` is 5/2 exactly, so
+    `\\frac{5}{2}+\\frac{\\sqrt{2}}{10^8}` is not it."""
     import sympy
 
-    for text, other in ((pred, g), (gold, p)):
+    for is_gold, (text, other) in enumerate(((pred, g), (gold, p))):
         decimals = _written_decimals(text)
         if decimals is None or not isinstance(other, sympy.Expr) or not other.is_number or other.has(sympy.Float):
             continue
         written = Fraction(normalize(text).strip())
+        other = other.doit() if other.is_rational and not other.is_Rational else other  # 10^{-2} is 1/100
         if other.is_Rational:
             return written == Fraction(other.p, other.q)
+        if is_gold and len(re.sub(r"\D", "", text).lstrip("0")) < MIN_GOLD_DIGITS:
+            return False
         value = other.evalf(60)
         if not value.is_real or not value.is_finite:
             return False
