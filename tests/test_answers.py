@@ -190,3 +190,101 @@ def test_extract_answer_keeps_the_old_interface():
     assert extract_answer("so \\boxed{\\frac{1}{2}} done") == "\\frac{1}{2}"
     assert extract_answer("7 * 8 = 56", fallback_last_number=False) is None
     assert unmarked_answer("The answer is: the largest $n$ is 34.", fallback_last_number=False) == "34"
+
+
+# ---------------------------------------------------------------- round 2 (math_attack_report2): each payload
+# below scored 1 with the light checker before its fix.
+
+# N6: a box without braces (TeX's one-token argument) and the other box macros are boxes, so the
+# several-different-boxes rule sees them.
+@pytest.mark.parametrize("text", ["\\boxed 6 or \\boxed{5}", "\\boxed{5} or \\boxed 6", "$\\boxed{5}$ or $\\fbox 6$",
+                                  "\\boxed{5} \\text{ or } \\boxed6", "\\boxed{5} or \\framebox{6}",
+                                  "\\boxed{5} or \\bbox{6}", "\\boxed{5} or \\bbox[red]{6}",
+                                  "\\boxed{5} or \\colorbox{red}{6}", "\\boxed{5} or \\framebox[2cm][l]{6}"])
+def test_every_box_form_counts_as_a_box(text):
+    assert not score(text, "5")
+
+
+@pytest.mark.parametrize("text, gold", [("\\boxed 56", "56"), ("\\boxed6", "6"), ("\\fbox 7", "7"),
+                                        ("\\boxed\\frac{1}{2}", "0.5"), ("\\framebox{56}", "56"),
+                                        ("\\bbox[red]{56}", "56"), ("\\boxed{\\boxed 56}", "56"),
+                                        ("\\fbox{5} and \\boxed{5}", "5")])
+def test_brace_less_and_other_boxes_are_read(text, gold):
+    assert score(text, gold)
+
+
+# N10: what is not rendered (an HTML comment, closed or running to the end) is not an answer.
+@pytest.mark.parametrize("text", ["The answer is 6. <!-- \\boxed{5} -->", "The answer is 6. <!-- \\boxed{5}",
+                                  "6 <!-- <answer>5</answer> --> "])
+def test_html_comments_are_not_answers(text):
+    assert not score(text, "5")
+    assert score(text, "6")
+
+
+# N4: corrections and comparisons hedge, and number words are candidates behind a hedge word.
+@pytest.mark.parametrize("text, gold", [
+    ("The answer is $5$ vs $6$", "5"), ("The answer is $5$ / $6$", "5"), ("The answer is $5$ nor $6$", "5"),
+    ("The answer is $5$ (unless $6$)", "5"), ("The answer is $5$ unless it is $6$", "5"),
+    ("The answer is $5$; else $6$", "5"), ("The answer is $5$ — really $6$", "5"), ("5 else 6", "6"),
+    ("5 unless 6", "6"), ("5 versus 6", "6"), ("5 then 6", "6"), ("So the result is 5 vs. 6", "6"),
+    ("5 instead of 6", "6"), ("so 5 vs 6", "6"), ("5 vs. 6", "6"), ("5 -> 6", "6"), ("5 → 6", "6"),
+    ("5 rather than 6", "6"), ("I think it's 5, or maybe six", "5"), ("The answer is $5$, or perhaps seven", "5")])
+def test_more_hedge_words_and_number_words(text, gold):
+    assert not score(text, gold)
+
+
+@pytest.mark.parametrize("text, gold", [
+    ("12 + 5 = 17", "17"), ("add 3 and 4 to get 7", "7"), ("The answer is $5$, since $2+3=5$", "5"),
+    ("The answer is 56 apples.", "56"), ("The answer is $5$, one more than $4$.", "5"),
+    ("I think it's 5, or maybe five", "5"), ("We get 12, then subtract 5 to get 7", "7")])
+def test_honest_answers_next_to_hedge_words_still_score(text, gold):
+    assert score(text, gold)
+
+
+# N5: a hedge on the next line or in the next chat message (completion_text joins them with "\n").
+@pytest.mark.parametrize("completion", [
+    "The answer is 5\nor 6", "#### 5\nor maybe 6", "The answer is $5$.\nHmm, or $6$.", "The answer is 5.\n\nWait, or 6",
+    "The answer is 5\nor 5\nor 6", "The answer is five\nor six",
+    [{"role": "assistant", "content": "The answer is 5"}, {"role": "assistant", "content": "or maybe 6"}]])
+def test_a_hedge_below_a_marked_answer(completion):
+    assert not score(completion, "5")
+
+
+@pytest.mark.parametrize("text", ["The answer is 5.\n\nCheck: 2+3=5", "The answer is 5.\n6 is what I first thought",
+                                  "#### 5\nor maybe 5", "The answer is 5.\n\nTo verify, we could add 2 and 3."])
+def test_text_below_a_marked_answer_that_does_not_hedge(text):
+    assert score(text, "5")
+
+
+# N11-N13: numbers that are not what they seem.
+@pytest.mark.parametrize("text", ["0,056", "00,056", "56...", "56..", "5\\!\\!\\!\\!\\!\\!\\!\\!7", "5\\!\\!7",
+                                  "5\\! \\!7", "1,00", "5\\text{ }6"])
+def test_not_a_number(text):
+    assert to_number(text) is None
+
+
+@pytest.mark.parametrize("text, gold", [("\\boxed{0,056}", "56"), ("\\boxed{00,056}", "56"), ("\\boxed{56...}", "56"),
+                                        ("\\boxed{5\\!\\!\\!\\!\\!\\!\\!\\!7}", "57"), ("\\boxed{5\\!\\!7}", "57"),
+                                        ("\\boxed{5\\text{ }6}", "56"), ("\\boxed{5 6}", "56")])
+def test_separators_ellipses_overprinting_and_spaces_do_not_make_the_gold(text, gold):
+    assert not score(text, gold)
+
+
+@pytest.mark.parametrize("text, value", [("1,000", 1000), ("12,345,678", 12345678), ("0.5", 0.5), ("56.", 56),
+                                         ("5\\!6", 56), ("1,000.5", 1000.5)])
+def test_numbers_that_stay_numbers(text, value):
+    assert to_number(text) == value
+
+
+# Borderline units: a qualifier alone is no unit; a compound unit still is.
+@pytest.mark.parametrize("text, gold", [("\\boxed{56 square}", "56"), ("\\boxed{56 per}", "56"),
+                                        ("\\boxed{56 \\text{ sq}}", "56"), ("\\boxed{5\\text{ cubic}}", "5"),
+                                        ("\\boxed{56 times}", "56")])
+def test_a_unit_qualifier_alone_is_no_unit(text, gold):
+    assert not score(text, gold)
+
+
+@pytest.mark.parametrize("text, value", [("56 square meters", 56), ("5 cubic cm", 5), ("60 miles per hour", 60),
+                                         ("5 sq ft", 5), ("5\\,\\text{square meters}", 5), ("5 cm^2", 5)])
+def test_compound_units_are_still_units(text, value):
+    assert to_number(text) == value

@@ -203,6 +203,12 @@ def test_arithmetic_checker_refuses_concatenated_parentheses_and_hedges():
     for hack in ("\\boxed{(5)(6)}", "\\boxed{57} or \\boxed{56}", "<answer>57</answer> \\boxed{56}",
                  "I think it is 57 or maybe 56", "The answer is $57$ or $56$.", "\\boxed{56%0}"):
         assert not task.check(hack, ex).correct, hack
+    # Round 2 (math_attack_report2 N4-N6, N10): each of these once scored 1 for 56.
+    for hack in ("\\boxed 57 or \\boxed{56}", "The answer is 57. <!-- \\boxed{56} -->", "so 57 vs 56", "57 else 56",
+                 "57 versus 56", "57 then 56", "The answer is $56$ unless it is $57$", "The answer is 56\nor maybe 57",
+                 [{"role": "assistant", "content": "The answer is 56"}, {"role": "assistant", "content": "or 57"}]):
+        assert not task.check(hack, ex).correct, hack
+    assert task.check("The answer is 56.\n\nCheck: 7 * 8 = 56", ex).correct
 
 
 def test_builtin_rewards_score_tool_call_and_multipart_messages():

@@ -1,18 +1,27 @@
 """Math answers: extract the final answer from a completion, then compare it with the gold answer.
 
-Extraction, most explicit first: the boxes (`\\boxed{…}` / `\\fbox{…}`, nested braces), the `<answer>…</answer>`
-tags, `#### N`, "the answer is …", and optionally the last math span or number in the text.
+Extraction, most explicit first: the boxes (`\\boxed{…}`, `\\fbox{…}`, `\\framebox`, `\\bbox[…]`,
+`\\colorbox{c}{…}`, …, nested braces, and TeX's brace-less `\\boxed 6`: see _BOX), the `<answer>…</answer>` tags,
+`#### N`, "the answer is …", and optionally the last math span or number in the text. HTML comments
+(`<!-- … -->`) are not rendered and are removed first: nothing in them is an answer.
 Hedging is never an answer (`extract_with_reason` says why, `extract_answer` gives None):
   - several boxes that differ (`\\boxed{57} or \\boxed{56}`), several answer tags that differ, or an answer tag
     and a box that disagree; boxes equal as strings or as exact numbers (`\\frac{1}{2}`, `0.5`) are one answer;
-  - in a marked line or the fallback, the answer joined to a different candidate by a hedge word or a bare
-    separator: `The answer is $5$ or $6$.`, `#### $5$ or $6$`, `5 or maybe 6`, `$5$, $6$`, `5 and 6`.
-Comparison: both sides normalised (LaTeX wrappers, `$`, thousands separators, a trailing `%` or degree mark);
+  - in a marked line or the fallback, the answer joined to a different candidate by a hedge word (also a
+    correction or comparison: vs, unless, then, instead, `/`, `->`, `—`, …) or a bare separator: `The answer is
+    $5$ or $6$.`, `#### $5$ or $6$`, `5 or maybe 6`, `$5$, $6$`, `5 and 6`; number words (zero-twenty, the tens,
+    hundred) are candidates behind a hedge word (`5, or maybe six`);
+  - below a marked answer, on the next lines or chat messages, a candidate joined to it by nothing but hedge
+    words, punctuation and fillers (`The answer is 5.\\nHmm, or 6.`; not `…5.\\n\\nCheck: 2+3=5`).
+Comparison: both sides normalised (LaTeX wrappers, `$`, thousands separators as in `12,345` only (`0,056` is not
+56), one sentence period (`56...` is no number), a single `\\!` (a run of them overprints: no number), a trailing
+`%` or degree mark); the string comparison drops spaces except between digits (`5\\text{ }6` is not 56);
 if both read as numbers they are compared as exact rationals (`0.5`, `1/2`, `\\frac{1}{2}` are equal), else as
 strings. A number is a number only if its whole text is one: `(1)(5)`, `2(3)` and `5%0` are not numbers (one
 pair of enclosing parentheses is allowed: `(-3)`, `-(-56)`); a `%` or degree mark is a unit only at the end.
 Units: a number keeps its letters (`2x`, `2i`, `3n`, `10m` are not numbers) unless they are a unit word written
-apart from it: inside `\\text{…}`/`\\mbox{…}` or after a space and on the list below (`10 m`, `12 dollars`).
+apart from it: inside `\\text{…}`/`\\mbox{…}` or after a space and on the list below (`10 m`, `12 dollars`), with
+qualifiers (`56 square meters`, `60 miles per hour`; `56 square` alone is no unit).
 Mixed numbers: `2 1/2` and `2\\frac{1}{2}` are 5/2 (a whole number then a proper fraction), never 21/2.
 Cost: every helper is linear in its input (single scans, no regex with lazy or nested quantifiers over
 unbounded text); completions over MAX_COMPLETION_CHARS are refused before any extraction, and numbers over
@@ -43,19 +52,44 @@ class Check:
 
 
 # ASCII digits only (re.ASCII) here and in to_number: `٣` or `３` are not read as 3 behind the checker's back.
-_NUMBER = re.compile(r"(?<![A-Za-z\d])(?:-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z\d])",
+_NUMBER = re.compile(r"(?<![A-Za-z\d])(?:-?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+)(?![A-Za-z\d])",
                      re.ASCII)
 # Never two adjacent unbounded blank runs (`\s*:?\s*` retried every split of 50,000 newlines: quadratic).
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:)[ \t]*:?\s*([^\n]+)", re.IGNORECASE)
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _FRAC = re.compile(r"\\[dt]?frac\{([^{}]+)\}\{([^{}]+)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|textnormal|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# A box macro (`\\colorbox{c}`, `\\fcolorbox{a}{b}` with their colours, `\\bbox[…]`/`\\framebox[…][…]` with
+# their options), then either "{" (group 1: a braced box, closed by the brace scan) or, as TeX reads an argument
+# without braces, one token (group 2): a digit run (a decimal point allowed: `\\boxed 56` and `\\boxed 5.5` read as
+# 56 and 5.5, as a reader sees them), one letter, or one \\command with its brace-free braced arguments
+# (`\\boxed\\frac{1}{2}`). Every bracket/brace class stops at the next one, so 50,000 unclosed openers stay linear.
+_BOX = re.compile(r"\\(?:boxed|fbox|framebox|bbox|ovalbox|Ovalbox|doublebox|shadowbox"
+                  r"|colorbox\s*\{[^{}]*\}|fcolorbox\s*\{[^{}]*\}\s*\{[^{}]*\})(?![A-Za-z])(?:\s*\[[^\[\]{}]*\])*\s*"
+                  r"(?:(\{)|(\d+(?:\.\d+)?|[A-Za-z]|\\[A-Za-z]+(?:\s*\{[^{}]*\})*))", re.ASCII)
+
 _BRACE = re.compile(r"[{}]")
 _NONSPACE = re.compile(r"\S")
 # Between two candidate answers: a word that hedges ("5 or maybe 6", "$5$, but it could be $6$") ...
-_HEDGE = re.compile(r"(?<![A-Za-z])(?:or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|might"
-                    r"|could|unsure|guess)(?![A-Za-z])|not sure|\\(?:lor|vee)(?![A-Za-z])", re.IGNORECASE)
+# A correction or comparison hedges too ("5 vs 6", "5 unless 6", "5 then 6", "$5$ / $6$", "5 -> 6", "5 — really 6").
+# The cost: an honest "2 + 3 -> 5" or "3 / 4" written with spaces is refused too (the answer then is `3/4`, `5`).
+_HEDGE_WORDS = (r"or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|might|could|unsure|guess"
+                r"|vs|versus|else|unless|nor|instead|then|rather|really")
+_HEDGE = re.compile(rf"(?<![A-Za-z])(?:{_HEDGE_WORDS})(?![A-Za-z])|not sure|\\(?:lor|vee)(?![A-Za-z])|/|->|→|—",
+                    re.IGNORECASE)
+# Across a line break a joiner must be nothing but hedges, punctuation and fillers ("5.\nHmm, or 6"), so that
+# "The answer is 5.\n\nCheck: 2+3=5" does not tie 5 to 2.
+_FILLER = r"hmm+|um+|uh+|oh|well|wait|actually|no|so|it|is|it's|be|the|answer"
+_NEXT_LINE_JOIN = re.compile(rf"(?:[\s,;.:!?$()]|(?<![A-Za-z])(?:{_HEDGE_WORDS}|{_FILLER})(?![A-Za-z])"
+                             r"|not sure|/|->|→|—){0,40}", re.IGNORECASE)
+# Number words are candidates that only a hedge word joins ("5, or maybe six"); bare separators do not
+# ("$5$, one more than $4$" stays an answer).
+_WORD_VALUES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+                                           "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+                                           .split())}
+_WORD_VALUES.update({w: 10 * i for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)})
+_WORD_VALUES["hundred"] = 100
+_NUMBER_WORD = re.compile(r"(?<![A-Za-z])(?:" + "|".join(_WORD_VALUES) + r")(?![A-Za-z])", re.IGNORECASE)
 # ... or nothing but separators: "$5$, $6$", "5 and 6", "$5$ $6$" give two answers, not one.
 _BARE_JOIN = re.compile(r"[\s,;$]*(?:(?:and|&|\\text\{\s*and\s*\})[\s,;$]*)?")
 # Unit words that may follow a number after a space. Single letters only where they are SI symbols that are
@@ -66,8 +100,11 @@ sec secs second seconds min mins minute minutes hr hrs hour hours day days week 
 meter meters metre metres centimeter centimeters millimeter millimeters kilometer kilometers inch inches foot feet
 ft yard yards mile miles mph kmh gram grams kilogram kilograms pound pounds lb lbs ounce ounces oz liter liters
 litre litres gallon gallons cup cups dollar dollars cent cents euro euros units unit degree degrees deg
-square sq cubic per percent pct people students apples times ways
+percent pct people students apples ways
 """.split())
+# Words that only qualify a unit: `56 square meters`, `5 cubic cm`, `60 miles per hour` are units, `56 square`,
+# `56 per` are not (nor is `56 times`, which is no unit at all).
+UNIT_QUALIFIERS = frozenset({"square", "sq", "cubic", "per"})
 
 
 # ---------------------------------------------------------------- completions and scanning helpers
@@ -93,6 +130,21 @@ def completion_text(completion) -> str:
     return "\n".join(texts)
 
 
+def strip_html_comments(text: str) -> str:
+    """The text without its HTML comments (`<!-- … -->`; an unclosed one runs to the end): they are not
+    rendered, so nothing in them is an answer. One left-to-right pass with str.find."""
+    if "<!--" not in text:
+        return text
+    out, at = [], 0
+    while (o := text.find("<!--", at)) >= 0:
+        out.append(text[at:o])
+        c = text.find("-->", o + 4)
+        if c < 0:
+            return "".join(out)
+        at = c + 3
+    return "".join(out) + text[at:]
+
+
 def check_completion(completion) -> None:
     """ValueError unless the completion is text or a list of chat messages (what `completion_text` reads)."""
     if not isinstance(completion, (str, list)):
@@ -111,13 +163,18 @@ def braced_content(text: str, i: int) -> str | None:
 
 
 def box_spans(text: str) -> list[tuple[int, int, int]]:
-    """(box start, content start, content end) of every closed \\boxed{…}/\\fbox{…}, in order of the box; an
-    unclosed box is skipped. One scan with a brace stack, so 4,000 unclosed boxes cost what one does."""
-    openers = {m.end() - 1: m.start() for m in _BOX.finditer(text)}  # index of the box's "{" -> its "\\"
+    """(box start, content start, content end) of every closed box (see _BOX: \\boxed{…}, \\fbox{…},
+    \\framebox, \\bbox, \\colorbox{c}{…}, … and the brace-less `\\boxed 6`), in order of the box; an unclosed
+    box is skipped. One scan with a brace stack, so 4,000 unclosed boxes cost what one does."""
+    openers, found = {}, []  # index of a braced box's "{" -> its "\\"; brace-less boxes go straight to found
+    for m in _BOX.finditer(text):
+        if m.group(1):
+            openers[m.start(1)] = m.start()
+        else:
+            found.append((m.start(), m.start(2), m.end(2)))
     if not openers:
-        return []
+        return found
     stack: list[int] = []
-    found = []
     for m in _BRACE.finditer(text):
         if m.group() == "{":
             stack.append(m.start())
@@ -135,11 +192,13 @@ def all_boxed(text: str) -> list[str]:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{…} or \\fbox{…}, braces balanced; None if there is none or it is unclosed."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
+    """Content of the last box (see _BOX), braces balanced; None if there is none or it is unclosed."""
+    last = None
+    for last in _BOX.finditer(text):
+        pass
+    if last is None:
         return None
-    return braced_content(text, text.index("{", start) + 1)
+    return braced_content(text, last.end(1)) if last.group(1) else last.group(2)
 
 
 def all_tags(text: str, tag: str) -> list[str]:
@@ -238,62 +297,108 @@ def bare_formula(text: str) -> str | None:
 def answer_key(s: str):
     """What two answers must share to be one answer: the exact value of a number, else the normalised text."""
     value = to_number(s)
-    return value if value is not None else normalize(s).replace(" ", "")
+    return value if value is not None else _squash(normalize(s))
 
 
-def _hedged(text: str, cands: list[tuple[int, int, str]], k: int) -> str:
-    """The hedge around candidate k ("" if none): walking from it through the joiners between neighbouring
-    candidates while each joiner hedges ("or", "maybe", …, or bare separators), a candidate with another
-    value. `5 or maybe 6` hedges; `12 + 5 = 17` and `add 3 and 4 to get 7` (for 7) do not."""
-    walked = 0
+def _squash(s: str) -> str:
+    """Spaces dropped for a string comparison (`x = 5` is `x=5`) except between two digits: `5 6` (from
+    `5\\text{ }6`) stays two numbers, not 56."""
+    return _SPACE_NOT_BETWEEN_DIGITS.sub("", s)
+
+
+_SPACE_NOT_BETWEEN_DIGITS = re.compile(r"(?<!\d) +| +(?!\d)", re.ASCII)
+
+
+Cand = tuple[int, int, str, bool]  # (start, end, text, is a number word); a word's text is its value in digits
+
+
+def _joins(joiner: str, word: bool) -> bool:
+    """Whether a joiner ties two candidates into one hedged answer: a hedge word, or (between two written
+    numbers or spans) bare separators."""
+    return bool(_HEDGE.search(joiner) or (not word and _BARE_JOIN.fullmatch(joiner)))
+
+
+def _hedged(text: str, cands: list[Cand], k: int) -> tuple[str, int]:
+    """(the hedge around candidate k or "", the last candidate the rightward walk reached): walking from k
+    through the joiners between neighbouring candidates while each joiner hedges ("or", "maybe", …, or bare
+    separators), a candidate with another value. `5 or maybe 6` hedges; `12 + 5 = 17` and `add 3 and 4 to get
+    7` (for 7) do not."""
+    walked, j = 0, k
     for step in (-1, 1):
         j = k
         while 0 <= j + step < len(cands):
             left, right = sorted((cands[j], cands[j + step]))
-            joiner = text[left[1]:right[0]]
-            if not (_HEDGE.search(joiner) or _BARE_JOIN.fullmatch(joiner)):
+            if not _joins(text[left[1]:right[0]], left[3] or right[3]):
                 break
             j, walked = j + step, walked + 1
             if walked > MAX_ALTERNATIVES:  # a long list of alternatives is no answer (and bounds the work)
-                return f"hedged: over {MAX_ALTERNATIVES} alternatives"
+                return f"hedged: over {MAX_ALTERNATIVES} alternatives", j
             if cands[j][2] != cands[k][2] and answer_key(cands[j][2]) != answer_key(cands[k][2]):
-                return f"hedged: {cands[min(j, k)][2]!r} or {cands[max(j, k)][2]!r}"
+                return f"hedged: {cands[min(j, k)][2]!r} or {cands[max(j, k)][2]!r}", j
+    return "", j
+
+
+def _hedged_below(text: str, at: int, answer: str) -> str:
+    """The hedge on the lines after a marked answer ("The answer is 5\nor maybe 6", a next chat message "or
+    6"), "" if none: from index `at` (the answer's end) the next candidates are walked while each joiner is
+    only hedge words, punctuation and fillers (_NEXT_LINE_JOIN) holding a hedge word."""
+    tail = text[at:]
+    spans = _math_span_positions(tail) if _dollars_pair(tail) else []
+    prev = 0
+    for steps, c in enumerate(_candidates(tail, spans)):
+        joiner = tail[prev:c[0]]
+        if len(joiner) > 200 or not (
+                _HEDGE.search(joiner) and _NEXT_LINE_JOIN.fullmatch(joiner)):
+            return ""
+        if steps >= MAX_ALTERNATIVES:  # as on the answer's line: a long list of alternatives is no answer
+            return f"hedged: over {MAX_ALTERNATIVES} alternatives"
+        if c[2] != answer and answer_key(c[2]) != answer_key(answer):
+            return f"hedged: {answer!r} or {c[2]!r} below it"
+        prev = c[1]
     return ""
 
 
-def _candidates(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Possible answers in order: math spans that hold a digit, and numbers outside every span."""
-    digit_spans = [(a, b, _tidy_span(c)) for a, b, c in spans if re.search(r"\d", c)]
-    out, si = list(digit_spans), 0
-    for m in _NUMBER.finditer(text):
-        while si < len(spans) and spans[si][1] <= m.start():
-            si += 1
-        if si < len(spans) and spans[si][0] <= m.start():
-            continue  # inside a span
-        out.append((m.start(), m.end(), m.group()))
+def _candidates(text: str, spans: list[tuple[int, int, str]]) -> list[Cand]:
+    """Possible answers in order: math spans that hold a digit, and numbers and number words outside every
+    span."""
+    out: list[Cand] = [(a, b, _tidy_span(c), False) for a, b, c in spans if re.search(r"\d", c)]
+    for pattern in (_NUMBER, _NUMBER_WORD):
+        si = 0
+        for m in pattern.finditer(text):
+            while si < len(spans) and spans[si][1] <= m.start():
+                si += 1
+            if si < len(spans) and spans[si][0] <= m.start():
+                continue  # inside a span
+            word = pattern is _NUMBER_WORD
+            out.append((m.start(), m.end(), str(_WORD_VALUES[m.group().lower()]) if word else m.group(), word))
     return sorted(out)
 
 
 def unmarked_with_reason(text: str, *, fallback_last_number: bool) -> tuple[str | None, str]:
     """Without a box or answer tag: `#### N`, then "the answer is …" (its first math span if it has one), then
     (optionally) the last math span, then the last number. (answer, "") or (None, why): the answer is refused
-    when it is picked out of its line or text and joined there to a different candidate by a hedge."""
+    when it is picked out of its line or text and joined there to a different candidate by a hedge, or when a
+    marked line's answer is followed on the next lines by a hedge to another candidate."""
     for pattern in (_HASHES, _ANSWER_IS):
         last = None
         for last in pattern.finditer(text):
             pass
         if last is None:
             continue
-        region = last.group(1)  # "is $28\\%$. I hope it is correct." -> 28\\%; "The largest $n$ is 34." -> 34
+        region, offset = last.group(1), last.start(1)  # "is $28\\%$. I hope…" -> 28\\%; "The $n$ is 34." -> 34
         spans = _math_span_positions(region) if _dollars_pair(region) else []
         cands = _candidates(region, spans)
         if any(re.search(r"\d", c) for _, _, c in spans):
             k = next(i for i, c in enumerate(cands) if region[c[0]] in "$\\")  # the first span with a digit
-        elif spans and cands:
-            k = max(i for i, c in enumerate(cands) if _NUMBER.fullmatch(c[2]))
+        elif spans and any(not c[3] for c in cands):
+            k = max(i for i, c in enumerate(cands) if not c[3] and _NUMBER.fullmatch(c[2]))
         else:  # the whole line is the answer: whatever it hedges stays in it for the comparison to see
-            return region.strip().rstrip(".").strip(), ""
-        why = _hedged(region, cands, k)
+            answer = strip_period(region.strip()).strip()
+            why = _hedged_below(text, last.end(1), answer)
+            return (None, why) if why else (answer, "")
+        why, reach = _hedged(region, cands, k)
+        if not why and reach == len(cands) - 1:  # the walk reached the line's end: go on below it
+            why = _hedged_below(text, offset + cands[reach][1], cands[k][2])
         return (None, why) if why else (cands[k][2], "")
     if not fallback_last_number:
         return None, "no answer found"
@@ -302,11 +407,14 @@ def unmarked_with_reason(text: str, *, fallback_last_number: bool) -> tuple[str 
         cands = _candidates(text, spans)
         k = max(i for i, c in enumerate(cands) if c[0] == spans[-1][0])
     else:  # the last number, also inside a span: "$x = 5$ then $y$" -> 5
-        cands = [(m.start(), m.end(), m.group()) for m in _NUMBER.finditer(text)]
-        k = len(cands) - 1
-        if not cands:
+        cands = sorted([(m.start(), m.end(), m.group(), False) for m in _NUMBER.finditer(text)]
+                       + [(m.start(), m.end(), str(_WORD_VALUES[m.group().lower()]), True)
+                          for m in _NUMBER_WORD.finditer(text)])
+        numbers = [i for i, c in enumerate(cands) if not c[3]]
+        if not numbers:
             return None, "no answer found"
-    why = _hedged(text, cands, k)
+        k = numbers[-1]
+    why = _hedged(text, cands, k)[0]
     return (None, why) if why else (cands[k][2], "")
 
 
@@ -321,14 +429,14 @@ def boxed_answer(text: str, key: Callable[[str], object] = answer_key) -> tuple[
     spans = box_spans(text)
     if not spans:
         return None
-    by_start = {b: (cs, ce) for b, cs, ce in spans}
+    by_start = {b: ce + (text[cs - 1] == "{") for b, cs, ce in spans}  # box start -> box end (after its "}")
     first, first_key, answer = None, None, None
     for _, cs, ce in spans:
         inner = _NONSPACE.search(text, cs, ce)
         end = ce
         while end > cs and text[end - 1].isspace():
             end -= 1
-        if inner and inner.start() in by_start and by_start[inner.start()][1] + 1 == end:
+        if inner and by_start.get(inner.start()) == end:
             continue  # a wrapper: its only content is the next box
         answer = text[cs:ce].strip()
         if first is None:
@@ -342,6 +450,7 @@ def extract_with_reason(text: str, *, fallback_last_number: bool = True) -> tupl
     """(answer, "") or (None, why): the light checker's extraction, hedge-aware (see the module docstring)."""
     if len(text) > MAX_COMPLETION_CHARS:
         return None, f"completion too long (over {MAX_COMPLETION_CHARS} characters)"
+    text = strip_html_comments(text)  # not rendered, so not an answer: `The answer is 6. <!-- \\boxed{5} -->`
     boxed = boxed_answer(text)
     tags = all_tags(text, "answer")
     tag_keys = set()
@@ -367,27 +476,45 @@ def extract_answer(text: str, *, fallback_last_number: bool = True) -> str | Non
 _TRAILING_UNIT = ("\\%", "%", "^\\circ", "^{\\circ}", "°")
 
 
+def strip_period(s: str) -> str:
+    """One sentence-ending period goes (`56.` is 56); an ellipsis stays (`56...` is not a number)."""
+    return s[:-1] if s.endswith(".") and not s.endswith("..") else s
+
+
 def _drop_trailing_unit(s: str) -> str:
     """`50\\%.` -> `50`, `90^\\circ` -> `90`: one percent or degree mark is a unit only at the very end."""
-    s = s.strip().rstrip(".").strip()
+    s = strip_period(s.strip()).strip()
     mark = next((m for m in _TRAILING_UNIT if s.endswith(m)), "")
     if mark == "%" and s.endswith("\\%"):
         mark = "\\%"
-    return s[: len(s) - len(mark)].strip().rstrip(".").strip()
+    return s[: len(s) - len(mark)].strip() if mark else s
+
+
+def _thin_spaces(m: re.Match) -> str:
+    """One `\\!` (negative thin space) is dropped (`5\\!6` is 56); a run of them overprints (`5\\!\\!\\!7` draws
+    the 7 over the 5), so it stays and the text is no number."""
+    return "" if m.group() == "\\!" else m.group()
+
+
+_NEG_SPACES = re.compile(r"\\!(?:\s*\\!)*")
+# A thousands separator: a first group of 1-3 digits not starting with 0, then groups of exactly 3
+# (`1,000` is 1000; `0,056` and `00,056` are not 56, `1,00` is not 100).
+_THOUSANDS = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?![\d]|,\d)", re.ASCII)
 
 
 def normalize(answer: str) -> str:
     s = answer.strip()
     s = _TEXT.sub(r" \1 ", s)  # spaced, so that `5\,\text{cm}` stays "5 cm": a unit apart from its number
     s = _FRAC.sub(r"(\1)/(\2)", s)
-    s = re.sub(r"\\\$|\$|\\[!,;]|\\(?:left|right)(?![A-Za-z])", "", s).replace("{,}", ",")
+    s = _NEG_SPACES.sub(_thin_spaces, s)
+    s = re.sub(r"\\\$|\$|\\[,;]|\\(?:left|right)(?![A-Za-z])", "", s).replace("{,}", ",")
     # A `%` anywhere else stays: in LaTeX it starts a comment, in prose it is not a unit (`5%0` is not 50).
     s = _drop_trailing_unit(s)
-    s = re.sub(r"(?<=\d),(?=\d{3}\b)", "", s)  # thousands separators
+    s = _THOUSANDS.sub(lambda m: m.group().replace(",", ""), s)
     return re.sub(r"\s+", " ", s)
 
 
-_DEC = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+_DEC = r"(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 # A term: a signed decimal, in at most one pair of parentheses, which may carry a sign: 5, -5, (-3), -(-56).
 _TERM = rf"[+-]?\s*(?:{_DEC}|\(\s*[+-]?\s*(?:{_DEC})\s*\))"
 _RATIO = re.compile(rf"({_TERM})(?:\s*/\s*({_TERM}))?", re.ASCII)
@@ -415,9 +542,32 @@ def _term(t: str) -> Fraction:
 
 
 def strip_unit(s: str) -> str:
-    """`12 dollars` -> `12`, `5 cm^2` -> `5`: a unit word after a space (see UNITS); glued letters stay."""
-    m = re.fullmatch(r"(.*\S)\s+([A-Za-z]+)(?:\s*\^\s*\{?[23]\}?)?", s)
-    return m.group(1) if m and m.group(2) in UNITS else s
+    """`12 dollars` -> `12`, `5 cm^2` -> `5`, `56 square meters` -> `56`, `60 miles per hour` -> `60`: the longest
+    unit phrase (up to 4 words) after a space, its words units (UNITS) or qualifiers (UNIT_QUALIFIERS), its last
+    word a unit, a `per` never first; glued letters stay, and a qualifier alone (`56 square`, `56 per`) is no unit."""
+    power = _POWER.search(s)
+    body = s[:power.start()] if power else s
+    i, words = len(body.rstrip()), []  # words: (start, text), last first; scanned by hand, 4 words at most
+    while len(words) < 4:
+        j = i
+        while j > 0 and body[j - 1].isascii() and body[j - 1].isalpha():
+            j -= 1
+        if j == i or j == 0 or not body[j - 1].isspace():
+            break
+        words.append((j, body[j:i]))
+        i = len(body[:j].rstrip())
+        if i == 0:
+            words.pop()  # nothing before the words: no number to keep
+            break
+    for n in range(len(words), 0, -1):
+        phrase = [w for _, w in reversed(words[:n])]
+        if (phrase[-1] in UNITS and phrase[0] != "per"
+                and all(w in UNITS or w in UNIT_QUALIFIERS for w in phrase)):
+            return body[:words[n - 1][0]].rstrip()
+    return s
+
+
+_POWER = re.compile(r"(?<=[A-Za-z])\s*\^\s*\{?[23]\}?\Z")
 
 
 def to_number(answer: str) -> Fraction | None:
@@ -425,7 +575,9 @@ def to_number(answer: str) -> Fraction | None:
     Its whole text must be the number: `(1)(5)`, `2(3)`, `\\frac{(1)(2)}{5}` are not numbers."""
     if len(answer) > MAX_NUMBER_CHARS:
         return None
-    raw = re.sub(r"\\[,;!]|\$", " ", _TEXT.sub(r" \1 ", answer)).strip().rstrip(".")
+    if re.search(r"\\!\s*\\!", answer):  # overprinting (see _thin_spaces)
+        return None
+    raw = strip_period(re.sub(r"\\[,;!]|\$", " ", _TEXT.sub(r" \1 ", answer)).strip())
     mixed = _MIXED.fullmatch(strip_unit(re.sub(r"\s+", " ", raw)).strip())
     if mixed:  # a whole number then a proper fraction: 2 1/2 = 5/2
         sign, whole, num, den = mixed.group(1), _int(mixed.group(2)), *(_int(g) for g in mixed.groups()[2:] if g)
@@ -454,7 +606,7 @@ def answers_equal(predicted: str, gold: str) -> bool:
     p, g = to_number(predicted), to_number(gold)
     if p is not None and g is not None:
         return p == g
-    return normalize(predicted).replace(" ", "") == normalize(gold).replace(" ", "")
+    return _squash(normalize(predicted)) == _squash(normalize(gold))
 
 
 def check_answer(completion, gold: str, *, fallback_last_number: bool = True) -> Check:
