@@ -411,3 +411,10 @@ def test_quadratic_inputs_are_linear_now(verifier, completion):
     start = time.perf_counter()
     assert verifier.verify(completion, "5").reward == 0.0
     assert time.perf_counter() - start < 0.5
+
+
+def test_text_in_an_html_comment_is_no_answer(verifier):
+    # rendered Markdown shows only "6": the boxed 5 inside the comment must not be what is scored
+    assert verifier.verify("The answer is 6. <!-- \\boxed{5} -->", "5").reward == 0.0
+    assert verifier.verify("The answer is 6. <!-- \\boxed{5} -->", "6").reward == 1.0
+    assert verifier.verify("\\boxed{5} <!-- unclosed \\boxed{7}", "5").reward == 1.0

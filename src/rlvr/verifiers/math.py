@@ -44,7 +44,7 @@ from fractions import Fraction
 # all_boxed: one scan with a brace stack (4,000 unclosed boxes once took 7.9 s here, one scan each)
 from rlvr.verifiers.base import Verifier
 from rlvr.answers import (MAX_COMPLETION_CHARS, UNITS, all_boxed, all_tags, bare_formula, check_completion,
-                          completion_text, math_spans, normalize, to_number, unmarked_answer)
+                          completion_text, math_spans, normalize, strip_html_comments, to_number, unmarked_answer)
 
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _GOLD_CHOICE = re.compile(r"^\(?([A-E])\)?$")  # a gold `e` is Euler's number, not option E
@@ -97,6 +97,7 @@ def extract(text: str, *, fallback_last_number: bool = True) -> tuple[str | None
     """(answer, reason). Reason is non-empty when the completion hedges or gives nothing to check."""
     if len(text) > MAX_COMPLETION_CHARS:  # the same cap as answers.check_answer, before any scan
         return None, f"completion too long (over {MAX_COMPLETION_CHARS} characters)"
+    text = strip_html_comments(text)  # what is not rendered is not an answer: `6. <!-- \boxed{5} -->`
     boxes = all_boxed(text)
     tags = [_tag_answer(t) for t in all_tags(text, "answer")]
     if len({box_key(a.strip("$")) for a, _ in tags}) > 1:  # `<answer>7</answer> then <answer>5</answer>`
