@@ -414,7 +414,7 @@ def test_fenced_blocks_keep_their_meaning():
 
 
 def test_overlong_completions_score_zero_with_a_reason(verifier):
-    from rlvr.verifiers.code import MAX_COMPLETION_CHARS
+    from rlvr.verifiers.base import MAX_PROGRAM_CHARS as MAX_COMPLETION_CHARS
 
     start = time.perf_counter()
     r = verifier.verify("#" * (MAX_COMPLETION_CHARS + 1), ADD_CALL)

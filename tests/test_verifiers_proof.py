@@ -453,7 +453,7 @@ def test_host_side_work_is_linear(verifier, monkeypatch, text):
 
 @needs_coq
 def test_overlong_completions_score_zero_before_anything_runs(verifier):
-    from rlvr.verifiers.proof import MAX_COMPLETION_CHARS
+    from rlvr.verifiers.base import MAX_PROGRAM_CHARS as MAX_COMPLETION_CHARS
 
     start = time.perf_counter()
     r = verifier.verify("`" * (MAX_COMPLETION_CHARS + 1), "Theorem t : False.")

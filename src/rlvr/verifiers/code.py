@@ -35,7 +35,7 @@ Threat model: the program is hostile (see sandbox.py for what the process can do
     `allow_unisolated=True` (the rlimits-only fallback cannot keep the candidate from reading the host);
   - ints of any size are judged: big ints cross the wire in hex, and every Python in the sandbox runs
     without the 4,300-digit conversion limit;
-  - the host's own work on a completion is linear: at most MAX_COMPLETION_CHARS characters (longer scores
+  - the host's own work on a completion is linear: at most base.MAX_PROGRAM_CHARS characters (longer scores
     0 before anything runs), and fenced blocks are found with str.find, not a backtracking regex.
 Python only for now; `language` selects the runner so others can be added.
 """
@@ -45,21 +45,16 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-import logging
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rlvr.answers import check_completion, completion_text, fenced_blocks
-from rlvr.verifiers.base import Verifier
+from rlvr.answers import check_completion, fenced_blocks
+from rlvr.verifiers.base import SandboxedVerifier, program_text
 from rlvr.verifiers.inside.wire import WireError, from_wire, loads as wire_loads, to_wire
-from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes, sandbox_python
+from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes, sandbox_python
 
-log = logging.getLogger(__name__)
-
-MAX_COMPLETION_CHARS = 1_000_000  # a longer completion scores 0 before anything runs (no model writes one)
 MARK = "@@rlvr-result@@ "  # as in inside/call.py
 CHECK_MARK = "@@rlvr-check@@ "  # as in inside/checker.py
 # Every Python run in the sandbox: isolated mode, and no limit on int <-> decimal text (an honest big
@@ -321,7 +316,7 @@ def _records(stdout: bytes, mark: str):
 # ------------------------------------------------------------------ the verifier
 
 
-class CodeVerifier(Verifier):
+class CodeVerifier(SandboxedVerifier):
     """Usable as a reward (`fn(prompts, completions, tests, **_)`) and directly (`verify`).
 
     allow_unisolated: run assert-style checks that need the sandbox even under the rlimits-only fallback
@@ -356,15 +351,10 @@ class CodeVerifier(Verifier):
         check_case(completion, tests)
         start = time.perf_counter()
         isolated = self.sandbox.isolated
-        try:
-            text = completion_text(completion) or ""
-        except (TypeError, AttributeError):  # chat messages whose content is not text
-            return CodeResult(0.0, 0, 0, "none", isolated, 0.0, reason="completion: messages without text content")
-        if len(text) > MAX_COMPLETION_CHARS:
-            return CodeResult(0.0, 0, 0, "none", isolated, 0.0,
-                              reason=f"completion: {len(text):,} characters, over the {MAX_COMPLETION_CHARS:,} limit")
-        # lone surrogates (not encodable, so not writable into the sandbox) become "?"
-        program = extract_program(text).encode("utf-8", "replace").decode("utf-8")
+        text, why = program_text(completion)
+        if why:
+            return CodeResult(0.0, 0, 0, "none", isolated, 0.0, reason=why)
+        program = extract_program(text)
         language = tests.get("language", "python")
         if language != "python":
             return CodeResult(0.0, 0, 0, "none", isolated, 0.0, reason=f"unsupported language {language!r}")
@@ -386,28 +376,11 @@ class CodeVerifier(Verifier):
         reason = "" if failed is None else f"test {failed[0]}: {failed[1]}"
         return CodeResult(reward, passed, total, mode, isolated, time.perf_counter() - start, outcomes, reason)
 
-    def verify_batch(self, cases: list[dict]) -> list[CodeResult]:
-        """Verdicts in order. A malformed spec raises (before anything runs), as does IsolationRequired; a
-        sample's content never does: an unforeseen failure scores that sample 0 with the reason."""
-        pairs = [(case["completion"], case["tests"]) for case in cases]
-        for i, (completion, tests) in enumerate(pairs):
-            try:
-                check_case(completion, tests)
-            except ValueError as e:
-                raise ValueError(f"sample {i}: {e}") from None
-        with ThreadPoolExecutor(self.workers) as pool:  # each run is a subprocess: threads just wait
-            return list(pool.map(lambda p: self._verify_guarded(*p), pairs))
+    def verify_case(self, case: dict) -> CodeResult:
+        return self.verify(case["completion"], case["tests"])
 
-    def _verify_guarded(self, completion, tests) -> CodeResult:
-        try:
-            return self.verify(completion, tests)
-        except (IsolationRequired, OSError):  # the machine's state, not the sample's: the caller must know
-            raise
-        except Exception as e:  # noqa: BLE001 - last line of defence; the parsing above is meant to be total
-            log.warning("code verifier: %s on a sample, scored 0", type(e).__name__, exc_info=True)
-            return CodeResult(0.0, 0, 0, "error", self.sandbox.isolated, 0.0,
-                              reason=_text(f"verifier error: {type(e).__name__}: {e}"))
-
+    def failed(self, case: dict, reason: str) -> CodeResult:
+        return CodeResult(0.0, 0, 0, "error", self.sandbox.isolated, 0.0, reason=_text(reason))
 
     # ------------------------------------------------------------------ formats
 

@@ -38,7 +38,7 @@ theorem, with helper lemmas, `Require` lines and comments anywhere. Plan, in one
      (`coqchk_report_ok`). Stdlib axioms a proof uses are still caught by step 5.
 Before any of it, a candidate whose text switches a typing flag off (`Unset Guard/Positivity/Universe
 Checking`, `#[bypass_check(...)]`, `Set Definitional UIP`) is refused: no honest proof does, and step 6 would
-fail it anyway. The host's own work is linear in the completion: at most MAX_COMPLETION_CHARS characters, and
+fail it anyway. The host's own work is linear in the completion: at most base.MAX_PROGRAM_CHARS characters, and
 fenced blocks are found with str.find (a backtracking regex took a minute on 200,000 backticks).
 Lean 4 (`lean` on PATH, or `lake env lean` inside `lean_project`) runs in one file (see `_lean`): the goal is a
 `def` elaborated before the candidate, then `theorem rlvr_check : goal := @name`, `#print axioms rlvr_check`
@@ -52,21 +52,16 @@ skip here.
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from rlvr.answers import check_completion, completion_text, fenced_blocks
-from rlvr.verifiers.base import Verifier
-from rlvr.verifiers.sandbox import IsolationRequired, Limits, Sandbox, install_prefixes
+from rlvr.answers import check_completion, fenced_blocks
+from rlvr.verifiers.base import SandboxedVerifier, program_text
+from rlvr.verifiers.sandbox import Limits, Sandbox, install_prefixes
 
-log = logging.getLogger(__name__)
-
-MAX_COMPLETION_CHARS = 1_000_000  # a longer completion scores 0 before anything runs (no model writes one)
 # A longer proof script (the last fenced block, or the whole text) scores 0 too: the host's sentence and comment
 # scans are linear but in Python, ~1.5 s per million characters; no honest proof file comes near this.
 MAX_SCRIPT_CHARS = 100_000
@@ -227,7 +222,7 @@ echo rlvr-chk-end-{nonce}
 """
 
 
-class ProofVerifier(Verifier):
+class ProofVerifier(SandboxedVerifier):
     """The verifier interface (`verifiers.base`) over cases {"completion", "statement", "preamble"?, "prover"?}: a
     reward (`fn(prompts, completions, statement, preamble=None, prover=None, **_)`), `verify`, `verify_batch`."""
 
@@ -318,39 +313,21 @@ class ProofVerifier(Verifier):
         return ProofResult(float(accepted and closed), "lean", accepted, closed, same, seconds,
                            "" if accepted and closed else _tail(run.stdout + run.stderr))
 
-    def verify_batch(self, cases: list[dict], workers: int = 2) -> list[ProofResult]:
-        """cases: {"completion", "statement", "preamble"?, "prover"?}; checked in parallel (each check is its
-        own sandboxed process, so threads only wait). A malformed case raises before anything runs, as does
-        IsolationRequired; a sample's content never does: an unforeseen failure scores that sample 0."""
-        cases = list(cases)
-        for i, c in enumerate(cases):
-            try:
-                self.check_case(c)
-            except (ValueError, KeyError) as e:
-                raise ValueError(f"case {i}: {e}") from None
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(self._verify_guarded, cases))
+    def verify_case(self, case: dict) -> ProofResult:
+        return self.verify(case["completion"], case["statement"], preamble=case.get("preamble") or "",
+                           prover=case.get("prover") or "coq")
 
-    def _verify_guarded(self, c: dict) -> ProofResult:
-        prover = c.get("prover") or "coq"
-        try:
-            return self.verify(c["completion"], c["statement"], preamble=c.get("preamble") or "", prover=prover)
-        except (IsolationRequired, OSError):  # the machine's state, not the sample's: the caller must know
-            raise
-        except Exception as e:  # noqa: BLE001 - last line of defence; the parsing above is meant to be total
-            log.warning("proof verifier: %s on a sample, scored 0", type(e).__name__, exc_info=True)
-            return ProofResult(0.0, prover, False, False, False, 0.0, f"verifier error: {type(e).__name__}: {e}"[:300])
+    def failed(self, case: dict, reason: str) -> ProofResult:
+        return ProofResult(0.0, case.get("prover") or "coq", False, False, False, 0.0, reason)
 
 
-def _text_or_reason(completion) -> tuple[str, str | None]:
+def _text_or_reason(completion) -> tuple[str, str]:
     """(the completion's text, lone surrogates made "?") or ("", why it scores 0 before anything runs)."""
-    text = completion_text(completion)  # chat content: text parts joined, anything else no text (never raises)
-    if len(text) > MAX_COMPLETION_CHARS:
-        return "", f"completion: {len(text):,} characters, over the {MAX_COMPLETION_CHARS:,} limit"
+    text, why = program_text(completion)
     blocks = fenced_blocks(text)
-    if len(script := blocks[-1] if blocks else text) > MAX_SCRIPT_CHARS:
+    if not why and len(script := blocks[-1] if blocks else text) > MAX_SCRIPT_CHARS:
         return "", f"proof script: {len(script):,} characters, over the {MAX_SCRIPT_CHARS:,} limit"
-    return text.encode("utf-8", errors="replace").decode("utf-8"), None
+    return text, why
 
 
 _CHK_HEAD = ["CONTEXT SUMMARY", "===============", "* Theory: Set is predicative"]
