@@ -3,13 +3,18 @@
 import torch
 
 from rlvr import models
-from rlvr.rollout import Sampling, TransformersEngine, sample_categorical
+from rlvr.rollout import Sampling, TransformersEngine, row_seeds, sample_categorical, uniforms
+
+
+def draws(seed: int, rows: int, t: int = 0) -> torch.Tensor:
+    """[rows] uniforms: draw t of the streams of prompts 0..rows-1 (sample 0) under call seed `seed`."""
+    return uniforms(row_seeds(seed, torch.arange(rows), torch.zeros(rows, dtype=torch.long)), t)
 
 
 def test_sampler_matches_the_distribution_and_never_draws_a_zero_probability_token():
     probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1)
-    draws = sample_categorical(probs, torch.Generator().manual_seed(0))
-    freq = torch.bincount(draws, minlength=5).float() / len(draws)
+    draws_ = sample_categorical(probs, draws(0, 20000))
+    freq = torch.bincount(draws_, minlength=5).float() / len(draws_)
     # binomial std at p=0.5 and n=20000 is 0.0035: 0.015 is over 4 sigma
     assert torch.allclose(freq, probs[0], atol=0.015), freq
     assert freq[1] == 0 and freq[4] == 0
@@ -18,10 +23,13 @@ def test_sampler_matches_the_distribution_and_never_draws_a_zero_probability_tok
 def test_sampler_edge_cases_and_determinism():
     # u can round up to the total: the draw must still be a token with non-zero probability
     probs = torch.tensor([[0.0, 1.0, 0.0, 0.0]])
-    assert sample_categorical(probs, torch.Generator().manual_seed(1)).item() == 1
+    assert sample_categorical(probs, draws(1, 1)).item() == 1
+    # the largest uniform the stream can give: the draw is the last token with probability, not the zero after it
+    almost_one = torch.tensor([1.0 - 2.0**-53], dtype=torch.float64)
+    assert sample_categorical(torch.tensor([[0.3, 0.7, 0.0]]), almost_one).item() == 1
     p = torch.softmax(torch.randn(8, 1000), -1)
-    a = sample_categorical(p, torch.Generator().manual_seed(7))
-    b = sample_categorical(p, torch.Generator().manual_seed(7))
+    a = sample_categorical(p, draws(7, 8))
+    b = sample_categorical(p, draws(7, 8))
     assert torch.equal(a, b)
 
 

@@ -6,7 +6,15 @@ Layout of a `Generation` (B = prompts * n rows, each prompt's n samples contiguo
     completion_ids  [B, T]  right-padded after the end-of-sequence token
     completion_mask [B, T]  1 on sampled tokens up to and including EOS
     truncated       [B]     True when no EOS came within max_new_tokens
+    logprobs        [B, T]  float32 log-prob of each sampled token under the engine's weights, 0.0 on padding
 The trainer re-scores these ids itself, so a faster engine (or vLLM) only has to fill the same record.
+`logprobs` are the behaviour policy's: from the raw logits (temperature 1, no top-k/top-p), the way the learner
+scores tokens, so learner minus behaviour measures only weight lag and numeric mismatch.
+
+Sampling does not depend on how a step's prompts are split between calls (rollout workers each take a shard):
+each row (global prompt p, sample j) gets its own counter-based stream of uniforms, a SplitMix64 sequence
+seeded from (call seed, p, j), and draw t of that stream picks the token at completion position t. Rows share
+no generator state, so `Generation.cat` of the shards' outputs equals one call over all the prompts.
 
 The engine contract: an engine is built from the `generation` config section (`build`, the one factory every
 caller uses), told when the policy's weights change (`sync`), and asked to `generate`. Nothing else reaches
@@ -17,7 +25,7 @@ another machine elsewhere.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -33,10 +41,39 @@ class Generation:
     completion_mask: Tensor
     truncated: Tensor
     texts: list[str]
+    # last and optional so records built positionally by hand (fakes in tests) still work; engines fill it
+    logprobs: Tensor | None = field(default=None)
 
     @property
     def lengths(self) -> Tensor:
         return self.completion_mask.sum(dim=1)
+
+    @classmethod
+    def cat(cls, parts: list["Generation"], pad_id: int) -> "Generation":
+        """Shards in order -> one record: prompts re-padded on the left to the widest prompt, completions on
+        the right to the widest completion, so every completion still starts at the same column. `logprobs`
+        is None if any part has none. Tensors land on the first part's device."""
+        if not parts:
+            raise ValueError("Generation.cat needs at least one part")
+        device = parts[0].prompt_ids.device
+        P = max(g.prompt_ids.shape[1] for g in parts)
+        T = max(g.completion_ids.shape[1] for g in parts)
+
+        def pad(t: Tensor, width: int, value, left: bool) -> Tensor:  # [b, w] -> [b, width]
+            t = t.to(device)
+            extra = width - t.shape[1]
+            return torch.nn.functional.pad(t, (extra, 0) if left else (0, extra), value=value)
+
+        has_lp = all(g.logprobs is not None for g in parts)
+        return cls(
+            prompt_ids=torch.cat([pad(g.prompt_ids, P, pad_id, True) for g in parts]),
+            prompt_mask=torch.cat([pad(g.prompt_mask, P, 0, True) for g in parts]),
+            completion_ids=torch.cat([pad(g.completion_ids, T, pad_id, False) for g in parts]),
+            completion_mask=torch.cat([pad(g.completion_mask, T, 0, False) for g in parts]),
+            truncated=torch.cat([g.truncated.to(device) for g in parts]),
+            texts=[t for g in parts for t in g.texts],
+            logprobs=torch.cat([pad(g.logprobs, T, 0.0, False) for g in parts]) if has_lp else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,7 +96,8 @@ class Engine(Protocol):
     def sync(self, model) -> None:
         """The policy's weights changed (an optimizer step): sample from the new ones from now on."""
 
-    def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int) -> Generation: ...
+    def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int, first_prompt: int = 0) -> Generation:
+        """prompts[i] is the step's prompt `first_prompt + i`: a shard of a step draws what the whole would."""
 
 
 def positions(mask: Tensor) -> Tensor:
@@ -67,8 +105,53 @@ def positions(mask: Tensor) -> Tensor:
     return (mask.cumsum(dim=-1) - 1).clamp(min=0)
 
 
-def sample_next(logits: Tensor, s: Sampling, generator: torch.Generator) -> Tensor:
-    """[B, V] logits -> [B] token ids, with temperature, top-k and top-p filtering."""
+def _i64(x: int) -> int:
+    """A 64-bit pattern as the signed int64 torch stores it (arithmetic below wraps mod 2**64)."""
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+_GAMMA = _i64(0x9E3779B97F4A7C15)  # SplitMix64's increment (2**64 / golden ratio, odd)
+_M1, _M2 = _i64(0xBF58476D1CE4E5B9), _i64(0x94D049BB133111EB)
+
+
+def _lsr(x: Tensor, k: int) -> Tensor:
+    """Logical right shift of int64: `>>` is arithmetic (copies the sign bit), so mask the top k bits off."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def _finalize(z: Tensor) -> Tensor:
+    """SplitMix64's output function: a bijection of 64-bit words that scatters nearby inputs."""
+    z = (z ^ _lsr(z, 30)) * _M1
+    z = (z ^ _lsr(z, 27)) * _M2
+    return z ^ _lsr(z, 31)
+
+
+def row_seeds(seed: int, prompt: Tensor, sample: Tensor) -> Tensor:
+    """[B] global prompt indices, [B] sample indices -> [B] int64 stream seeds.
+
+    h = F(F(F(seed + G) + p + G) + j + G), F the SplitMix64 finaliser and G its increment. F is a bijection, so
+    for a fixed call seed distinct prompts get distinct h before the sample level, and for a fixed prompt
+    distinct samples get distinct seeds; unrelated (seed, p, j) collide with chance ~2**-64. The call seed
+    already encodes the run seed and the step, so seeds differ across steps, prompts and samples."""
+    h = _finalize(torch.full_like(prompt, _i64(seed)) + _GAMMA)
+    h = _finalize(h + prompt + _GAMMA)
+    return _finalize(h + sample + _GAMMA)
+
+
+def uniforms(seeds: Tensor, t: int | Tensor) -> Tensor:
+    """[B] int64 stream seeds, draw index t (an int, or int64 broadcasting with seeds) -> float64 in [0, 1).
+
+    Counter-based: draw t of a stream is SplitMix64's (t+1)-th output, F(seed + (t + 1) G), so it depends on
+    nothing but (seed, t); the top 53 bits become the float exactly. Vectorised int64 ops (multiplies wrap
+    mod 2**64), the same on CPU and CUDA."""
+    step = (t + 1) * _GAMMA if isinstance(t, Tensor) else _i64((t + 1) * _GAMMA)
+    z = _finalize(seeds + step)
+    return _lsr(z, 11).double() * 2.0**-53
+
+
+def sample_next(logits: Tensor, s: Sampling, u: Tensor) -> Tensor:
+    """[B, V] logits, [B] uniforms in [0, 1) -> [B] token ids, with temperature, top-k and top-p filtering."""
     if s.temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits.float() / s.temperature
@@ -81,18 +164,18 @@ def sample_next(logits: Tensor, s: Sampling, generator: torch.Generator) -> Tens
         drop = cum - sorted_logits.softmax(dim=-1) > s.top_p  # keep the smallest prefix reaching top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return sample_categorical(logits.softmax(dim=-1), generator)
+    return sample_categorical(logits.softmax(dim=-1), u)
 
 
-def sample_categorical(probs: Tensor, generator: torch.Generator) -> Tensor:
-    """[B, V] probabilities -> [B] ids, by inverting the CDF with one uniform draw per row.
+def sample_categorical(probs: Tensor, u: Tensor) -> Tensor:
+    """[B, V] probabilities, [B] float64 uniforms in [0, 1) -> [B] ids, by inverting the CDF at each row's u.
 
     `torch.multinomial` draws V exponentials per row (Gumbel trick): 14 ms for 16 x 49k on this CPU, 16% of
     all generation time. This needs B uniforms, a cumsum and a binary search. The cumsum is in float64 so a
     token's share of [0, total) is its probability to ~1e-16, and a zero-probability token (filtered by
     top-k/top-p) owns an empty interval and can never be drawn."""
     cdf = probs.double().cumsum(dim=-1)  # [B, V]
-    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=torch.float64) * cdf[:, -1:]
+    u = u.to(device=probs.device, dtype=torch.float64).view(-1, 1) * cdf[:, -1:]
     ids = torch.searchsorted(cdf, u, right=True).squeeze(-1)  # first index whose cdf exceeds u
     # u can round up to the total; then the draw is the last token with non-zero probability
     last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).to(torch.uint8).argmax(dim=-1)
@@ -133,8 +216,10 @@ def preallocate(cache, extra_tokens: int) -> None:
 
 class TransformersEngine:
     """KV-cached sampling with a transformers causal LM. The prompt is prefilled once per distinct prompt and
-    its cache repeated for the n samples; sampling draws from a generator seeded per call, so a step's
-    rollouts depend only on (weights, prompts, seed) and resume reproduces them exactly.
+    its cache repeated for the n samples. Each row draws from its own counter-based stream seeded from (call
+    seed, global prompt index, sample index) (see `row_seeds`), so a step's rollouts depend only on (weights,
+    prompts, seed), resume reproduces them exactly, and splitting the prompts across calls with `first_prompt`
+    changes nothing (up to float differences in the logits between batch shapes).
 
     `weights_dtype` (bf16 with `bf16_autocast`): sample from a copy of the policy in that dtype, refreshed by
     `sync` after every update, like an inference engine beside the trainer. The loss still scores every token
@@ -158,7 +243,9 @@ class TransformersEngine:
                 dst.copy_(src)
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int) -> Generation:
+    def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int, first_prompt: int = 0) -> Generation:
+        if first_prompt < 0:
+            raise ValueError(f"first_prompt must be >= 0, got {first_prompt}")
         model, device = self.model, self.model.device
         was_training = model.training
         model.eval()
@@ -172,23 +259,30 @@ class TransformersEngine:
             preallocate(cache, sampling.max_new_tokens)
             prompt_ids, prompt_mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
             logits = out.logits[:, -1].repeat_interleave(n, 0)
-            completion = self._decode(logits, cache, prompt_mask, sampling, seed)
+            # row r is sample r % n of global prompt first_prompt + r // n
+            row = torch.arange(len(prompts) * n, device=device)
+            seeds = row_seeds(seed, first_prompt + row // n, row % n)
+            completion, logprobs = self._decode(logits, cache, prompt_mask, sampling, seeds)
         finally:
             model.train(was_training)
-        return self._record(prompt_ids, prompt_mask, completion)
+        return self._record(prompt_ids, prompt_mask, completion, logprobs)
 
-    def _decode(self, logits, cache, mask, s: Sampling, seed: int) -> Tensor:
+    def _decode(self, logits, cache, mask, s: Sampling, seeds: Tensor) -> tuple[Tensor, Tensor]:
+        """-> completion ids [B, T] (pad after EOS) and their float32 log-probs under the raw logits [B, T]."""
         device = logits.device
-        gen = torch.Generator(device=device).manual_seed(seed)
         eos = torch.tensor(self.eos_ids, device=device)
         B = logits.shape[0]
         done = torch.zeros(B, dtype=torch.bool, device=device)
         pos = positions(mask)[:, -1:]
-        tokens = []
-        for _ in range(s.max_new_tokens):
-            nxt = sample_next(logits, s, gen)
+        tokens, logprobs = [], []
+        for t in range(s.max_new_tokens):
+            logits = logits.float()  # [B, V]; a no-op for fp32 weights, one copy for bf16 (sampling needs it too)
+            nxt = sample_next(logits, s, uniforms(seeds, t))
+            # behaviour log-prob at temperature 1: the picked logit minus one logsumexp per row
+            lp = logits.gather(-1, nxt[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
             nxt = torch.where(done, torch.full_like(nxt, self.pad_id), nxt)
             tokens.append(nxt)
+            logprobs.append(lp.masked_fill(done, 0.0))
             done |= torch.isin(nxt, eos)
             if bool(done.all()) or len(tokens) == s.max_new_tokens:
                 break
@@ -196,9 +290,9 @@ class TransformersEngine:
             pos = pos + 1
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
             logits, cache = out.logits[:, -1], out.cache
-        return torch.stack(tokens, dim=1)
+        return torch.stack(tokens, dim=1), torch.stack(logprobs, dim=1)
 
-    def _record(self, prompt_ids, prompt_mask, completion: Tensor) -> Generation:
+    def _record(self, prompt_ids, prompt_mask, completion: Tensor, logprobs: Tensor) -> Generation:
         eos = torch.tensor(self.eos_ids, device=completion.device)
         is_eos = torch.isin(completion, eos)
         # 1 up to and including the first EOS: the cumulative count of EOS before each position is 0
@@ -206,7 +300,7 @@ class TransformersEngine:
         cmask = (before == 0).long()
         truncated = ~is_eos.any(dim=1)
         texts = [self._text(row, m) for row, m in zip(completion.tolist(), cmask.tolist())]
-        return Generation(prompt_ids, prompt_mask, completion, cmask, truncated, texts)
+        return Generation(prompt_ids, prompt_mask, completion, cmask, truncated, texts, logprobs.masked_fill(cmask == 0, 0.0))
 
     def _text(self, row: list[int], mask: list[int]) -> str:
         ids = [t for t, m in zip(row, mask) if m and t not in self.eos_ids]
