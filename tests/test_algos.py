@@ -139,6 +139,38 @@ def test_grpo_loss_hand_computed():
     assert seq.item() == pytest.approx((-2 + 1) / 2)
 
 
+def test_truncated_importance_weights_hand_computed():
+    # ratios exp(old - behaviour): e^0 = 1, e^{ln 3} = 3 (capped at 2), e^{-ln 2} = 1/2, and a padded token
+    old = torch.tensor([[0.0, math.log(3.0)], [-math.log(2.0), 5.0]])
+    behaviour = torch.zeros(2, 2)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    w, stats = algos.truncated_importance_weights(old, behaviour, mask, cap=2.0)
+    assert torch.allclose(w, torch.tensor([[1.0, 2.0], [0.5, 0.0]]))
+    assert stats["mean"] == pytest.approx((1 + 2 + 0.5) / 3)
+    assert stats["max"] == pytest.approx(3.0)  # the raw ratio before capping; the padded e^5 is ignored
+    assert stats["capped_fraction"] == pytest.approx(1 / 3)
+    assert not w.requires_grad
+
+
+def test_importance_weights_scale_the_policy_term_only():
+    # on-policy surrogate -A per token; weights [[1, 2], [0.5, 0]] scale it; the KL term is left unweighted
+    logp = torch.tensor([[-1.0, -2.0], [-0.5, 0.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    adv = torch.tensor([2.0, -1.0])
+    w = torch.tensor([[1.0, 2.0], [0.5, 0.0]])
+    kw = dict(batch_tokens=3.0, batch_seqs=2.0, max_tokens=2)
+    loss, _ = algos.grpo_loss(logp, logp.detach(), adv, mask, is_weights=w, **kw)
+    assert loss.item() == pytest.approx((-2 * 1 - 2 * 2 + 1 * 0.5) / 3)
+    kl = 0.5 - 1 + math.log(2)
+    loss, _ = algos.grpo_loss(logp, logp.detach(), adv, mask, is_weights=w, ref_logp=(logp - math.log(2)).detach(),
+                              kl_coef=0.5, **kw)
+    assert loss.item() == pytest.approx((-2 - 4 + 0.5 + 3 * 0.5 * kl) / 3)
+    # the gradient of the weighted surrogate is w * A * grad logp per token (divided by the token count)
+    plain, _ = algos.grpo_loss(logp, logp.detach(), adv, mask, is_weights=w, **kw)
+    (g,) = torch.autograd.grad(plain, logp)
+    assert torch.allclose(g, torch.tensor([[-2 * 1.0, -2 * 2.0], [1 * 0.5, 0.0]]) / 3)
+
+
 def test_token_logprobs_and_entropy():
     logits = torch.randn(2, 3, 11)
     tokens = torch.randint(0, 11, (2, 3))

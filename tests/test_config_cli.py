@@ -90,6 +90,7 @@ def test_missing_embedded_model_names_the_install_command(monkeypatch, tmp_path)
     ("GRPOConfig", "loss_aggregation", "rlvr.algos:AGGREGATIONS"),
     ("GenerationConfig", "backend", "rlvr.rollout:ENGINES"),
     ("StageSpec", "kind", "rlvr.pipeline:STAGE_KINDS"),
+    ("ClusterConfig", "backend", "rlvr.cluster:BACKENDS"),
 ])
 def test_each_literal_choice_names_exactly_the_entries_of_its_table(model, field, table):
     """A config field's Literal and the table it selects from are one list: adding an entry to one and not

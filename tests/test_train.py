@@ -1,5 +1,6 @@
 """End-to-end training on tiny random models: files, learning, resume, LoRA, interrupts, bad rewards."""
 
+import functools
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import rlvr
-from rlvr import config, trainer
+from rlvr import config, policy, trainer
 from conftest import rlvr_env
 
 METRIC_KEYS = {
@@ -139,7 +140,7 @@ def test_lora_with_kl_uses_the_base_as_reference(tmp_path):
 def test_no_reference_model_without_kl(tmp_path):
     cfg = tiny(tmp_path, "grpo.kl_coef=0")
     model = torch.nn.Linear(1, 1)
-    assert trainer.policy.reference(cfg, model, torch.device("cpu"), torch.float32) is None
+    assert policy.reference(cfg, model, torch.device("cpu"), torch.float32) is None
 
 
 def weights_after_one_update(cfg):
@@ -147,21 +148,23 @@ def weights_after_one_update(cfg):
 
     SGD with lr 1 moves each weight by exactly its gradient (Adam's first step is ~sign(g), which amplifies
     float noise in near-zero gradients), so equal weights mean equal gradients."""
-    from rlvr import policy, tasks
+    from rlvr import tasks
+    from rlvr.learner import Learner
     from rlvr.rollout import TransformersEngine
     from rlvr_test_helpers import digit_share
 
-    model, tok = policy.build(cfg, torch.device("cpu"), torch.float32)
-    ref = policy.reference(cfg, model, torch.device("cpu"), torch.float32)
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    learner = Learner(cfg)
+    learner.optimizer = torch.optim.SGD(learner.model.parameters(), lr=1.0)
+    learner.scheduler = torch.optim.lr_scheduler.LambdaLR(learner.optimizer, lambda s: 1.0)
     task = tasks.build(cfg.task)
     examples = [task.example(i) for i in range(2)]
-    gen = trainer.rollout(TransformersEngine(model, tok), tok, cfg, examples, 0)
-    batch = trainer.reward([rlvr.rewards.Reward("d", digit_share)], task, examples, gen, 1, 4)
+    tok = learner.tokenizer
+    gen = trainer.rollout(TransformersEngine(learner.model, tok), tok, cfg, examples, 0).result()
+    score = functools.partial(rlvr.rewards.score_samples, [rlvr.rewards.Reward("d", digit_share)], task)
+    batch = trainer.reward(score, examples, gen, 1, 4)
     batch = trainer.advantage(batch, cfg)
-    trainer.update(model, ref, opt, sched, batch, cfg)
-    return torch.cat([p.detach().flatten() for p in model.parameters()])
+    learner.update(batch)
+    return torch.cat([p.detach().flatten() for p in learner.model.parameters()])
 
 
 def test_update_is_invariant_to_micro_batching(tmp_path):

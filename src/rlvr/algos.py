@@ -157,18 +157,48 @@ AGGREGATIONS: dict[str, Callable[..., Tensor]] = {
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Off-policy correction: rollouts sampled by weights that lag the learner's (one-step asynchronous training,
+# or an inference copy in another dtype). behaviour_logp [B, T] are the sampled tokens' log-probs that the
+# rollout engine recorded; old_logp [B, T] the learner's own before this batch's first update.
+
+
+def truncated_importance_weights(
+    old_logp: Tensor, behaviour_logp: Tensor, mask: Tensor, *, cap: float
+) -> tuple[Tensor, dict[str, float]]:
+    """Truncated importance sampling: w_t = min(pi_old(y_t) / pi_behaviour(y_t), cap), no gradient.
+
+    Multiplying the per-token surrogate by w_t turns an expectation under the behaviour policy into one
+    under pi_old; the cap C bounds the variance that rare tokens with huge ratios would add (biased towards
+    the behaviour policy where it binds). Stats over real tokens: mean, max and the share capped."""
+    ratio = torch.exp((old_logp - behaviour_logp).detach())
+    weights = ratio.clamp(max=cap)
+    real = mask > 0
+    n = int(real.sum())
+    stats = {
+        "mean": float(weights[real].mean()) if n else float("nan"),
+        "max": float(ratio[real].max()) if n else float("nan"),
+        "capped_fraction": float((ratio[real] > cap).float().mean()) if n else 0.0,
+    }
+    return weights * mask, stats
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The loss: one micro-batch's contribution to the step's objective, every choice a table lookup.
 
 
 def grpo_loss(
     logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, ref_logp: Tensor | None = None,
-    policy_loss: str = "clip", clip_low: float = 0.2, clip_high: float = 0.2, kl_estimator: str = "k3",
+    is_weights: Tensor | None = None, policy_loss: str = "clip", clip_low: float = 0.2, clip_high: float = 0.2, kl_estimator: str = "k3",
     kl_coef: float = 0.0, aggregation: str = "token_mean", batch_tokens: float, batch_seqs: float, max_tokens: int,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Scalar loss for logp, old_logp, mask [B, T] and advantages [B]: the policy surrogate plus kl_coef times
     the per-token KL to the reference (when ref_logp is given), aggregated with the whole batch's normalisers,
-    so summing micro-batches' losses gives the batch's. Stats [B, T]: clip_low, clip_high, and kl when used."""
+    so summing micro-batches' losses gives the batch's. `is_weights` [B, T] (truncated importance weights for
+    rollouts from lagging weights) scale the policy term, not the KL. Stats [B, T]: clip_low, clip_high, and
+    kl when used."""
     per_token, stats = POLICY_LOSSES[policy_loss](logp, old_logp, advantages, mask, clip_low=clip_low, clip_high=clip_high)
+    if is_weights is not None:
+        per_token = per_token * is_weights
     if ref_logp is not None:
         kl = KL_ESTIMATORS[kl_estimator](logp, ref_logp)
         per_token = per_token + kl_coef * kl

@@ -4,7 +4,8 @@
         config.json, model.safetensors, tokenizer files   loadable by AutoModelForCausalLM.from_pretrained
                                                          (with LoRA: the adapters merged into the base)
         adapter/                                         LoRA only: the adapters as trained (exact resume)
-        trainer_state.pt                                 optimizer, scheduler, RNG states, step, data position
+        trainer_state.pt                                 optimizer, scheduler, RNG states, step, data position,
+                                                         rollouts in flight (asynchronous training)
 
 A checkpoint is written to `step-N.tmp` and renamed when complete, so a run killed mid-save leaves only the
 previous checkpoint, and `latest()` never returns a half-written one.
@@ -41,7 +42,9 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(folder: Path, *, step: int, model, tokenizer, optimizer, scheduler, data_position: int, keep_last: int) -> Path:
+def save(folder: Path, *, step: int, model, tokenizer, optimizer, scheduler, data_position: int, keep_last: int,
+         extra: dict | None = None) -> Path:
+    """`extra`: more trainer state to restore with this step (the in-flight rollouts of asynchronous training)."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step:06d}"
     tmp = folder / f"step-{step:06d}.tmp"
@@ -59,6 +62,7 @@ def save(folder: Path, *, step: int, model, tokenizer, optimizer, scheduler, dat
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": rng_state(),
+            **({"extra": extra} if extra else {}),
         },
         tmp / STATE,
     )

@@ -168,6 +168,9 @@ class GRPOConfig(Strict):
     skip_zero_signal_groups: bool = doc(True, "Leave groups whose rewards are all equal out of the backward pass.")
     mask_truncated: bool = doc(False, "Leave completions that hit max_new_tokens out of the loss.")
     adv_eps: float = doc(1e-4, "Added to the group std in `grpo` advantages.", gt=0)
+    tis_cap: float = doc(2.0, "Truncated importance sampling cap C for rollouts from lagging weights "
+                         "(`cluster.async_steps: 1`): each token's surrogate is weighted by min(pi_old / pi_behaviour, C). "
+                         "0: no correction.", ge=0)
 
 
 class OptimConfig(Strict):
@@ -207,6 +210,28 @@ class CheckpointConfig(Strict):
     keep_last: int = doc(2, "Checkpoints kept on disk (older ones are deleted).", ge=1)
 
 
+class ClusterConfig(Strict):
+    backend: Literal["local", "ray"] = doc(
+        "local", "`local`: everything in this process. `ray`: rollout workers, reward workers and data-parallel "
+        "learners as Ray actors (`pip install 'rlvr[ray]'`).")
+    address: str | None = doc(None, "Ray cluster: None starts a local Ray in this process; `auto` joins the one "
+                              "`ray start` runs on this machine; or `host:port` of its head.")
+    rollout_workers: int = doc(1, "Ray actors that sample rollouts, each on a contiguous shard of the step's prompts.", ge=1)
+    reward_workers: int = doc(1, "Ray actors that run reward functions and verifiers, each on a shard of the samples.", ge=1)
+    learners: int = doc(1, "Data-parallel learners (a torch.distributed group: gloo on CPU, NCCL on GPU); gradients "
+                        "are summed, so the update equals one learner's.", ge=1)
+    cpus_per_rollout_worker: float = doc(1.0, "CPUs Ray reserves for each rollout worker (also its torch threads).", gt=0)
+    cpus_per_reward_worker: float = doc(1.0, "CPUs Ray reserves for each reward worker.", gt=0)
+    cpus_per_learner: float = doc(1.0, "CPUs Ray reserves for each learner (also its torch threads).", gt=0)
+    gpus_per_rollout_worker: float = doc(0.0, "GPUs for each rollout worker (fractions share one GPU).", ge=0)
+    gpus_per_learner: float = doc(0.0, "GPUs for each learner.", ge=0)
+    async_steps: int = doc(0, "0: a step's rollouts come from the weights it trains. 1: rollouts for step t+1 are "
+                           "sampled while step t trains (on Ray, at the same time), so they lag one update and the loss "
+                           "corrects for it (`grpo.tis_cap`). Locally the order is the same, without the overlap.", ge=0, le=1)
+    worker_timeout_s: float = doc(600.0, "A rollout or reward call that takes longer is a hung worker: it is named in "
+                                  "the log, killed and replaced, and the call is retried.", gt=0)
+
+
 class TrainConfig(Strict):
     name: str | None = doc(None, "Run name; the run writes to `output_dir/name` (default: preset and time).")
     output_dir: str = doc("runs", "Folder that holds the runs.")
@@ -236,6 +261,7 @@ class TrainConfig(Strict):
     eval: EvalConfig = EvalConfig()
     log: LogConfig = LogConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
     @model_validator(mode="after")
     def _consistent(self):

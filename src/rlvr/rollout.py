@@ -92,12 +92,27 @@ class Sampling:
         return cls(**{**fields, **changes})
 
 
+class Ready:
+    """A generation that is already done: what `submit` returns when sampling happens at once."""
+
+    def __init__(self, value: Generation):
+        self.value = value
+
+    def result(self) -> Generation:
+        return self.value
+
+
 class Engine(Protocol):
-    def sync(self, model) -> None:
-        """The policy's weights changed (an optimizer step): sample from the new ones from now on."""
+    def sync(self, policy) -> None:
+        """The policy's weights changed (an optimizer step): sample from the new ones from now on. `policy` is
+        what the learner publishes: the model itself in this process, an object ref of its weights on Ray."""
 
     def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int, first_prompt: int = 0) -> Generation:
         """prompts[i] is the step's prompt `first_prompt + i`: a shard of a step draws what the whole would."""
+
+    def submit(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int, first_prompt: int = 0):
+        """`generate` that may run while the caller goes on: returns a handle whose `.result()` is the
+        Generation (an engine in this process samples at once and returns `Ready`)."""
 
 
 def positions(mask: Tensor) -> Tensor:
@@ -241,6 +256,10 @@ class TransformersEngine:
         if self.model is not model:
             for dst, src in zip(self.model.parameters(), model.parameters()):
                 dst.copy_(src)
+
+    @torch.no_grad()
+    def submit(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int, first_prompt: int = 0) -> Ready:
+        return Ready(self.generate(prompts, n=n, sampling=sampling, seed=seed, first_prompt=first_prompt))
 
     @torch.no_grad()
     def generate(self, prompts: list[str], *, n: int, sampling: Sampling, seed: int, first_prompt: int = 0) -> Generation:

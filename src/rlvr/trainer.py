@@ -8,7 +8,11 @@
         loss     = AGGREGATION(POLICY_LOSS(logp, old_logp, adv) + kl_coef * KL) # update
         metrics.jsonl, rollouts.jsonl, TensorBoard, progress bar               # log
 
-Everything random in a step is seeded from (seed, step), so a resumed run replays exactly.
+Everything random in a step is seeded from (seed, step, prompt, sample), so a resumed run replays exactly and
+the rollouts do not depend on how many workers produce them. Where the phases run (this process, or Ray
+actors) is `cluster.backend`'s choice (rlvr.cluster); the loop is the same. With `cluster.async_steps: 1` the
+rollouts for step t+1 are submitted before step t's update, so they lag one update (`staleness`), and the
+learner re-weights them with truncated importance sampling.
 """
 
 from __future__ import annotations
@@ -24,13 +28,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rlvr import algos, checkpoint, config as config_mod, evaluate as evaluation, policy, prompts, rewards as rewards_mod
+from rlvr import algos, cluster, evaluate as evaluation, prompts, rewards as rewards_mod
 from rlvr import runs, tasks
+from rlvr.learner import trained_rows  # noqa: F401  (part of the trainer's public surface)
 from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
-from rlvr.models import pick_device, pick_dtype
 from rlvr.progress import Bar
-from rlvr import rollout as engines
-from rlvr.rollout import Generation, Sampling
+from rlvr.rollout import Generation, Ready, Sampling
 from rlvr.tasks import Example
 
 
@@ -46,6 +49,8 @@ class Rollouts:
     correct: Tensor  # [B] the task's checker
     advantage: Tensor | None = None  # [B]
     zero_signal: Tensor | None = None  # [G]
+    errors: list[str | None] | None = None  # [B] why a sample scored 0 without its rewards (a reward worker failed)
+    staleness: int = 0  # optimizer steps between the weights that sampled `gen` and the ones it trains
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -60,26 +65,23 @@ def run_dir_for(cfg) -> Path:
 # --------------------------------------------------------------------------------------------- phases
 
 
-def rollout(generator, tokenizer, cfg, examples: list[Example], step: int) -> Generation:
+def rollout(engine, tokenizer, cfg, examples: list[Example], step: int):
+    """Submit the step's sampling; returns a pending result (`.result()` -> Generation)."""
     texts = [
         prompts.render(ex.question, template=cfg.prompt.template, tokenizer=tokenizer, system_prompt=cfg.prompt.system_prompt)
         for ex in examples
     ]
     sampling = Sampling.of(cfg.generation)
-    return generator.generate(texts, n=cfg.grpo.samples_per_prompt, sampling=sampling, seed=step_seed(cfg.seed, step))
+    return engine.submit(texts, n=cfg.grpo.samples_per_prompt, sampling=sampling, seed=step_seed(cfg.seed, step))
 
 
-def reward(reward_fns, task, examples: list[Example], gen: Generation, step: int, n: int) -> Rollouts:
+def reward(score, examples: list[Example], gen: Generation, step: int, n: int) -> Rollouts:
     rows = [ex for ex in examples for _ in range(n)]
     ids = [[t for t, m in zip(row, mask) if m] for row, mask in zip(gen.completion_ids.tolist(), gen.completion_mask.tolist())]
-    per_reward, totals = rewards_mod.score(reward_fns, [ex.question for ex in rows], gen.texts, rows, ids)
-    # NaN where the task has nothing to verify (general prompts in a mixture): left out of accuracy
-    correct = torch.tensor([_as_float(task.check(t, ex).correct) for t, ex in zip(gen.texts, rows)])
-    return Rollouts(step, rows, gen, per_reward, torch.tensor(totals, dtype=torch.float32), correct)
-
-
-def _as_float(correct: bool | None) -> float:
-    return float("nan") if correct is None else float(correct)
+    s = score(rows, gen.texts, ids)  # rewards.Scores
+    # correct is NaN where the task has nothing to verify (general prompts in a mixture): left out of accuracy
+    return Rollouts(step, rows, gen, s.per_reward, torch.tensor(s.totals, dtype=torch.float32),
+                    torch.tensor(s.correct, dtype=torch.float32), errors=s.errors)
 
 
 def advantage(batch: Rollouts, cfg) -> Rollouts:
@@ -87,81 +89,6 @@ def advantage(batch: Rollouts, cfg) -> Rollouts:
     grouped = batch.reward.view(-1, cfg.grpo.samples_per_prompt)
     adv = algos.ADVANTAGES[cfg.grpo.advantage](grouped, eps=cfg.grpo.adv_eps).flatten()
     return dataclasses.replace(batch, advantage=adv, zero_signal=algos.zero_signal_groups(grouped))
-
-
-def trained_rows(batch: Rollouts, cfg) -> Tensor:
-    """Indices of the sequences that enter the loss."""
-    keep = torch.ones_like(batch.reward, dtype=torch.bool)
-    if cfg.grpo.skip_zero_signal_groups:
-        keep &= ~batch.zero_signal.repeat_interleave(cfg.grpo.samples_per_prompt)
-    if cfg.grpo.mask_truncated:
-        keep &= ~batch.gen.truncated.cpu()
-    return keep.nonzero().flatten()
-
-
-def update(model, ref, optimizer, scheduler, batch: Rollouts, cfg) -> dict:
-    """updates_per_batch optimizer steps on the batch, micro-batched; returns update statistics."""
-    g, device = cfg.grpo, model.device
-    gen = batch.gen
-    rows = trained_rows(batch, cfg)
-    stats = {"trained_fraction": len(rows) / len(batch.reward), "grad_norm": 0.0, "loss": 0.0}
-    sums = {"entropy": 0.0, "kl": 0.0, "clip_low_fraction": 0.0, "clip_high_fraction": 0.0}
-    if len(rows) == 0:  # nothing to learn from: no parameter moves, but the schedule advances with the step
-        optimizer.zero_grad(set_to_none=True)
-        optimizer.step()
-        scheduler.step()
-        return stats | {k: float("nan") if k in ("entropy", "kl") else 0.0 for k in sums}
-    mask = gen.completion_mask.float()
-    micro = [rows[i : i + cfg.optim.micro_batch_size] for i in range(0, len(rows), cfg.optim.micro_batch_size)]
-    norms = dict(batch_tokens=float(mask[rows.to(mask.device)].sum()), batch_seqs=float(len(rows)), max_tokens=cfg.generation.max_new_tokens)
-
-    def inputs(idx):
-        idx = idx.to(device)
-        return gen.prompt_ids[idx], gen.prompt_mask[idx], gen.completion_ids[idx], gen.completion_mask[idx]
-
-    compute = functools.partial(policy.compute_context, cfg, device)  # a fresh context per use
-    with torch.no_grad(), compute():
-        # Old log-probs only matter when the policy moves between updates on this batch.
-        old = [policy.completion_logprobs(model, *inputs(mb))[0] for mb in micro] if g.updates_per_batch > 1 else None
-        ref_logp = None
-        if ref is not None and g.kl_coef > 0:
-            ref_model, ctx = ref()
-            with ctx:
-                ref_logp = [policy.completion_logprobs(ref_model, *inputs(mb))[0] for mb in micro]
-
-    adv = batch.advantage.to(device)
-    hyper = dict(policy_loss=g.policy_loss, clip_low=g.clip_low, clip_high=g.clip_high, kl_estimator=g.kl_estimator,
-                 kl_coef=g.kl_coef, aggregation=g.loss_aggregation, **norms)
-    params = [p for p in model.parameters() if p.requires_grad]
-    for epoch in range(g.updates_per_batch):
-        optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for j, mb in enumerate(micro):
-            m = mask[mb.to(mask.device)]
-            with compute():
-                logp, ent = policy.completion_logprobs(model, *inputs(mb), entropy=epoch == 0)
-            old_logp = old[j] if old is not None else logp.detach()
-            loss, clip = algos.grpo_loss(logp, old_logp, adv[mb.to(device)], m,
-                                         ref_logp=ref_logp[j] if ref_logp is not None else None, **hyper)
-            if "kl" in clip and epoch == 0:
-                sums["kl"] += float((clip["kl"] * m).sum())
-            loss.backward()
-            total += float(loss.detach())
-            if epoch == 0:
-                sums["entropy"] += float((ent * m).sum())
-            sums["clip_low_fraction"] += float((clip["clip_low"] * m).sum())
-            sums["clip_high_fraction"] += float((clip["clip_high"] * m).sum())
-        max_norm = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else float("inf")
-        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        stats["loss"] = total
-        optimizer.step()
-    scheduler.step()
-    tokens = norms["batch_tokens"]
-    stats["entropy"] = sums["entropy"] / tokens
-    stats["kl"] = sums["kl"] / tokens if ref_logp is not None else float("nan")
-    stats["clip_low_fraction"] = sums["clip_low_fraction"] / (tokens * g.updates_per_batch)
-    stats["clip_high_fraction"] = sums["clip_high_fraction"] / (tokens * g.updates_per_batch)
-    return stats
 
 
 def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) -> dict:
@@ -178,6 +105,9 @@ def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) ->
     out["truncated_fraction"] = float(batch.gen.truncated.float().mean())
     out["reflection_rate"] = reflection_rate(batch.gen.texts, cfg.log.reflection_phrases)
     out["zero_signal_group_fraction"] = float(batch.zero_signal.float().mean())
+    out["staleness"] = batch.staleness
+    if batch.errors is not None and any(batch.errors):
+        out["reward_error_fraction"] = sum(e is not None for e in batch.errors) / len(batch.errors)
     out.update(stats)
     out["lr"] = lr
     out.update({f"seconds/{k}": v for k, v in seconds.items()})
@@ -198,6 +128,7 @@ def rollout_records(batch: Rollouts, limit: int) -> list[dict]:
             "correct": None if batch.correct[i].isnan() else bool(batch.correct[i]),
             "length": int(batch.gen.lengths[i]),
             "truncated": bool(batch.gen.truncated[i]),
+            **({"reward_error": batch.errors[i]} if batch.errors and batch.errors[i] else {}),
         }
         for i in range(n)
     ]
@@ -222,22 +153,17 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
         reward_fns = [rewards_mod.Reward(getattr(f, "__name__", f"reward_{i}"), f) for i, f in enumerate(reward_funcs)]
     else:
         reward_fns = [rewards_mod.resolve(spec, task) for spec in cfg.rewards]
+    cluster.check(cfg)  # e.g. Ray missing for `cluster.backend: ray`: fail before the run folder exists
     opened = runs.open_run(cfg, path=Path(resume) if resume else run_dir_for(cfg), resume=bool(resume), command="train")
     run, last = opened.path, opened.last
     ckpt_dir = run / "checkpoints"
 
-    device = pick_device(cfg.device)
-    dtype = pick_dtype(cfg.dtype, device)
-    torch.manual_seed(cfg.seed)
-    model, tokenizer = policy.build(cfg, device, dtype, checkpoint=last)
-    ref = policy.reference(cfg, model, device, dtype)
-    optimizer, scheduler = policy.optimizer_and_schedule(cfg, model)
-    generator = engines.build(cfg.generation, model, tokenizer, weights_dtype=torch.bfloat16 if cfg.bf16_autocast else None)
-
-    start, data_position = 0, 0
+    workers = cluster.start(cfg, task=task, reward_fns=reward_fns, from_python=reward_funcs is not None, checkpoint=last,
+                            console=console)
+    engine, learner, tokenizer = workers.engine, workers.learner, workers.tokenizer
+    start, data_position = learner.state.get("step", 0), learner.state.get("data_position", 0)
+    in_flight = learner.state.get("extra", {}).get("in_flight")  # asynchronous: rollouts sampled before the save
     if last is not None:
-        state = checkpoint.restore(last, optimizer, scheduler)
-        start, data_position = state["step"], state["data_position"]
         console.print(f"resuming {run} from {last.name} (step {start})")
     for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):
         # from scratch (even in a resumed folder with no checkpoint yet) nothing earlier survives
@@ -246,13 +172,22 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
 
     log = Loggers(run, cfg.model_dump(mode="json"), report_to=cfg.log.report_to, wandb_project=cfg.log.wandb_project)
     P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
+    lag = cfg.cluster.async_steps
+
+    def examples_at(position: int) -> list[Example]:
+        return [task.example(i) for i in range(position, position + P)]
+
+    # pending: (the step it is for, the number of updates its weights had seen, its result handle)
+    pending = (in_flight["step"], in_flight["version"], Ready(in_flight["gen"])) if in_flight else None
 
     def save(step: int) -> Path:
-        return checkpoint.save(ckpt_dir, step=step, model=model, tokenizer=tokenizer, optimizer=optimizer,
-                               scheduler=scheduler, data_position=data_position, keep_last=cfg.checkpoint.keep_last)
+        extra = None
+        if pending is not None:  # the next step's rollouts, already sampled from older weights: kept exactly
+            extra = {"in_flight": {"step": pending[0], "version": pending[1], "gen": pending[2].result()}}
+        return learner.save(ckpt_dir, step=step, data_position=data_position, extra=extra)
 
     def run_eval(step: int) -> dict:
-        result = evaluation.evaluate(generator, tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
+        result = evaluation.evaluate(engine, tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
                                      max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1),
                                      console=console if cfg.log.progress else None)
         log.log_eval(step, result)
@@ -268,15 +203,21 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
             with Bar(console, "step", cfg.steps, completed=start, enabled=cfg.log.progress) as bar:
                 for step in range(start, cfg.steps):
                     t0 = time.perf_counter()
-                    examples = [task.example(i) for i in range(data_position, data_position + P)]
-                    gen = rollout(generator, tokenizer, cfg, examples, step)
+                    examples = examples_at(data_position)
+                    if pending is None:
+                        pending = (step, step, rollout(engine, tokenizer, cfg, examples, step))
+                    gen, version = pending[2].result(), pending[1]
+                    pending = None
+                    if lag and step + 1 < cfg.steps:  # the next step samples from these weights, before the update
+                        pending = (step + 1, step, rollout(engine, tokenizer, cfg, examples_at(data_position + P), step + 1))
                     t1 = time.perf_counter()
-                    batch = reward(reward_fns, task, examples, gen, step + 1, n)
+                    batch = reward(workers.score, examples, gen, step + 1, n)
+                    batch = dataclasses.replace(batch, staleness=step - version)
                     t2 = time.perf_counter()
                     batch = advantage(batch, cfg)
-                    lr = scheduler.get_last_lr()[0]
-                    stats = update(model, ref, optimizer, scheduler, batch, cfg)
-                    generator.sync(model)
+                    lr = learner.lr()
+                    stats = learner.update(batch)
+                    engine.sync(learner.policy())
                     t3 = time.perf_counter()
                     data_position += P
                     seconds = {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}
@@ -300,6 +241,7 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                               f"({after - before:+.3f}) on {evals[0]['problems']} problems")
     finally:
         log.close()
+        workers.close()
     return run
 
 

@@ -160,6 +160,36 @@ def score(
     return per_fn, totals
 
 
+@dataclass
+class Scores:
+    """A batch's scores, one entry per sample: each reward's values (NaN where it returned None), the
+    weighted totals, the task's verdict (1/0; NaN where there is nothing to verify), and, for a sample whose
+    scoring failed outside the reward functions (a reward worker that died or hung on it), why it scored 0."""
+
+    per_reward: dict[str, list[float]]
+    totals: list[float]
+    correct: list[float]
+    errors: list[str | None]
+
+    @classmethod
+    def cat(cls, parts: Sequence["Scores"]) -> "Scores":
+        names = list(parts[0].per_reward) if parts else []
+        return cls({k: [v for p in parts for v in p.per_reward[k]] for k in names},
+                   [t for p in parts for t in p.totals], [c for p in parts for c in p.correct],
+                   [e for p in parts for e in p.errors])
+
+
+def score_samples(rewards: Sequence[Reward], task: Task, examples: Sequence[Example], completions: list[str],
+                  completion_ids: list[list[int]] | None = None) -> Scores:
+    """The reward phase on a list of samples (each example repeated per sample): `score` plus the task's verdict."""
+    per_reward, totals = score(rewards, [ex.question for ex in examples], completions, examples, completion_ids)
+    correct = []
+    for c, ex in zip(completions, examples):
+        verdict = task.check(c, ex).correct
+        correct.append(math.nan if verdict is None else float(verdict))
+    return Scores(per_reward, totals, correct, [None] * len(completions))
+
+
 def _locate(r: Reward, questions, completions, columns) -> str:
     """Find the failing sample by calling the function on one sample at a time."""
     for i in range(len(completions)):
