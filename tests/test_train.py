@@ -259,3 +259,28 @@ def test_lr_schedule_warmup_then_decay(tmp_path, schedule, expected):
         opt.step()
         sched.step()
     assert lrs == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_async_run_resumed_from_a_checkpoint_is_the_same_run(tmp_path):
+    """With cluster.async_steps=1 the next step's rollouts are sampled before the save from older weights;
+    the checkpoint keeps them, so a run resumed there equals the uninterrupted one."""
+    import shutil
+
+    from rlvr_test_helpers import digit_share
+
+    cfg = tiny(tmp_path, "name=straight", "steps=4", "checkpoint.save_every=2", "checkpoint.keep_last=2",
+               "cluster.async_steps=1", "optim.lr=1e-2", "eval.at_start=false", "log.report_to=[]")
+    straight = rlvr.train(cfg, reward_funcs=[digit_share])
+    metrics = read_jsonl(straight / "metrics.jsonl")
+    assert [m["staleness"] for m in metrics] == [0, 1, 1, 1]
+    assert all("importance/mean" in m for m in metrics)
+    state = torch.load(straight / "checkpoints" / "step-000002" / "trainer_state.pt", weights_only=False)
+    assert state["extra"]["in_flight"]["step"] == 2 and state["extra"]["in_flight"]["version"] == 1
+    # a run killed after its step-2 checkpoint: its folder as it was then, minus what came later
+    killed = tmp_path / "killed"
+    shutil.copytree(straight, killed)
+    shutil.rmtree(killed / "checkpoints" / "step-000004")
+    rlvr.train(cfg, resume=killed, reward_funcs=[digit_share])
+    for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):
+        assert _comparable(read_jsonl(straight / name)) == _comparable(read_jsonl(killed / name)), name
