@@ -225,6 +225,8 @@ class ClusterConfig(Strict):
     cpus_per_learner: float = doc(1.0, "CPUs Ray reserves for each learner (also its torch threads).", gt=0)
     gpus_per_rollout_worker: float = doc(0.0, "GPUs for each rollout worker (fractions share one GPU).", ge=0)
     gpus_per_learner: float = doc(0.0, "GPUs for each learner.", ge=0)
+    fsdp: bool = doc(False, "Shard each learner's parameters, gradients and optimizer state across the learners "
+                     "with FSDP2 (`fully_shard`), for models that do not fit one device (ray backend, full fine-tuning).")
     async_steps: int = doc(0, "0: a step's rollouts come from the weights it trains. 1: rollouts for step t+1 are "
                            "sampled while step t trains (on Ray, at the same time), so they lag one update and the loss "
                            "corrects for it (`grpo.tis_cap`). Locally the order is the same, without the overlap.", ge=0, le=1)
