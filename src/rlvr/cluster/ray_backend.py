@@ -53,6 +53,15 @@ def _cfg(data: dict):
     return config_mod.TrainConfig.model_validate(data)
 
 
+def _worker_setup(threads: int) -> None:
+    """What every actor process does first: its torch threads, and no per-file progress bars from
+    transformers (the driver shows the run's own)."""
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(threads)
+    hf_logging.disable_progress_bar()
+
+
 def _threads(cpus: float) -> int:
     return max(1, int(cpus))
 
@@ -67,7 +76,7 @@ class RolloutWorker:
         from rlvr import policy
         from rlvr.models import pick_device, pick_dtype
 
-        torch.set_num_threads(threads)
+        _worker_setup(threads)
         cfg = _cfg(cfg_data)
         device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -97,7 +106,7 @@ class RewardWorker:
     """The run's reward functions and its task's checker, over a shard of samples."""
 
     def __init__(self, cfg_data: dict, functions: list | None):
-        torch.set_num_threads(1)
+        _worker_setup(1)
         cfg = _cfg(cfg_data)
         self.task = tasks.build(cfg.task)
         self.rewards = functions if functions is not None else [rewards_mod.resolve(s, self.task) for s in cfg.rewards]
@@ -113,7 +122,7 @@ class LearnerWorker:
     """One rank of the data-parallel learner group."""
 
     def __init__(self, cfg_data: dict, rank: int, world: int, threads: int):
-        torch.set_num_threads(threads)
+        _worker_setup(threads)
         self.cfg, self.rank, self.world = _cfg(cfg_data), rank, world
         self.learner: Learner | None = None
 
