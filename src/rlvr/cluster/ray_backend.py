@@ -105,8 +105,8 @@ class RolloutWorker:
 class RewardWorker:
     """The run's reward functions and its task's checker, over a shard of samples."""
 
-    def __init__(self, cfg_data: dict, functions: list | None):
-        _worker_setup(1)
+    def __init__(self, cfg_data: dict, functions: list | None, threads: int):
+        _worker_setup(threads)  # a reward model (the `preference` reward) computes with these
         cfg = _cfg(cfg_data)
         self.task = tasks.build(cfg.task)
         self.rewards = functions if functions is not None else [rewards_mod.resolve(s, self.task) for s in cfg.rewards]
@@ -412,7 +412,7 @@ def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers
         # Python callables given to rlvr.train travel to the workers; configured rewards are built there.
         functions = list(reward_fns) if from_python else None
         score = RayRewards(Pool("reward", lambda name: reward_cls.options(name=name, num_cpus=c.cpus_per_reward_worker).remote(
-            data, functions), c.reward_workers, timeout_s=c.worker_timeout_s, console=console), [r.name for r in reward_fns])
+            data, functions, _threads(c.cpus_per_reward_worker)), c.reward_workers, timeout_s=c.worker_timeout_s, console=console), [r.name for r in reward_fns])
     except BaseException:
         if owned:
             ray.shutdown()
