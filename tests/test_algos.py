@@ -36,6 +36,32 @@ def test_zero_signal_groups_have_zero_advantage():
         assert torch.all(adv[[0, 2]] == 0)
 
 
+@pytest.mark.parametrize("fn", sorted(algos.ADVANTAGES))
+def test_zero_signal_advantages_are_exactly_zero_whatever_the_float_mean(fn):
+    # the float32 mean of three 0.9s is not 0.9; with std ~0 and eps 1e-4 the old grpo gave +-6e-4 instead of 0,
+    # so "skipping" such a group changed the gradient
+    r = torch.tensor([[0.9, 0.9, 0.9], [0.0, 1.0, 0.0]])
+    adv = algos.ADVANTAGES[fn](r)
+    assert adv[0].tolist() == [0.0, 0.0, 0.0] and adv[1].abs().sum() > 0
+    for scale in ("group", "batch"):
+        assert algos.grpo_advantages(r, scale=scale)[0].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_grpo_scale_rewards_group_batch_none_hand_computed():
+    r = torch.tensor([[1.0, 0.0, 0.0, 1.0], [3.0, 1.0, 1.0, 1.0]])
+    centred = torch.tensor([[0.5, -0.5, -0.5, 0.5], [1.5, -0.5, -0.5, -0.5]])
+    # group: stds sqrt(4 * 0.25 / 3) = 0.57735 and sqrt((2.25 + 3 * 0.25) / 3) = 1
+    group = algos.grpo_advantages(r, eps=0.0, scale="group")
+    assert torch.allclose(group, torch.tensor([[0.8660254, -0.8660254, -0.8660254, 0.8660254], [1.5, -0.5, -0.5, -0.5]]))
+    # batch: all 8 rewards have mean 1, squared deviations 1 + 1 + 4 = 6, unbiased std sqrt(6 / 7) = 0.9258201
+    batch = algos.grpo_advantages(r, eps=0.0, scale="batch")
+    assert torch.allclose(batch, centred / 0.9258201)
+    assert torch.allclose(algos.grpo_advantages(r, eps=0.0, scale="none"), centred)
+    assert torch.equal(algos.grpo_advantages(r, scale="none"), algos.dr_grpo_advantages(r))
+    with pytest.raises(ValueError, match="scale"):
+        algos.grpo_advantages(r, scale="global")
+
+
 def test_clipped_surrogate_hand_computed():
     old = torch.zeros(1, 3)
     logp = torch.log(torch.tensor([[1.5, 0.5, 1.5]]))
@@ -72,6 +98,61 @@ def test_gspo_uses_one_ratio_per_sequence():
     # a sequence ratio beyond the range is clipped for every token at once
     loss, clip = algos.gspo_surrogate(torch.tensor([[1.0, 0.0]]), old, torch.tensor([1.0]), mask, clip_low=0.2, clip_high=0.2)
     assert clip["clip_high"].tolist() == [[1.0, 1.0]]
+
+
+def _three_tokens(ratios, old=-1.0):
+    """Three one-token sequences with the given ratios pi / pi_old: logp [3, 1] (a leaf), old [3, 1], mask."""
+    old_logp = torch.full((3, 1), old)
+    logp = (old_logp + torch.log(torch.tensor(ratios))[:, None]).requires_grad_()
+    return logp, old_logp, torch.ones(3, 1)
+
+
+def test_cispo_hand_computed():
+    # ratios 0.5, 1.5, 8 with cap 5: weights 0.5, 1.5, 5 (no gradient through them); A = 2 for each sequence
+    logp, old, mask = _three_tokens([0.5, 1.5, 8.0])
+    adv = torch.tensor([2.0, 2.0, 2.0])
+    loss, stats = algos.cispo_loss(logp, old, adv, mask, cispo_cap=5.0)
+    lp = [-1 + math.log(0.5), -1 + math.log(1.5), -1 + math.log(8.0)]
+    assert torch.allclose(loss.flatten(), torch.tensor([-0.5 * 2 * lp[0], -1.5 * 2 * lp[1], -5.0 * 2 * lp[2]]))
+    assert stats["clip_high"].flatten().tolist() == [0.0, 0.0, 1.0]
+    (g,) = torch.autograd.grad(loss.sum(), logp)
+    # d/dlogp of -sg(w) A logp is -w A: the capped token still learns, with weight 5
+    assert torch.allclose(g.flatten(), torch.tensor([-1.0, -3.0, -10.0]))
+    # where the clipped surrogate drops it: ratio 8 > 1.28 with A > 0 is clipped, no gradient
+    clip, _ = algos.clipped_surrogate(logp, old, adv, mask, clip_low=0.2, clip_high=0.28)
+    (gc,) = torch.autograd.grad(clip.sum(), logp)
+    assert gc.flatten()[2].item() == 0.0
+
+
+def test_sapo_hand_computed():
+    # ratio 1, A = +1 (tau_pos 1): loss -(4/1) sigmoid(0) = -2, gradient wrt logp -4 s (1 - s) r A = -1 (= plain PG)
+    # ratio 2, A = -1 (tau_neg 1.05): loss (4/1.05) sigmoid(1.05), gradient 4 s (1 - s) * 2 with s = sigmoid(1.05)
+    # ratio 0.5, A = 0: nothing
+    logp, old, mask = _three_tokens([1.0, 2.0, 0.5])
+    adv = torch.tensor([1.0, -1.0, 0.0])
+    loss, stats = algos.sapo_loss(logp, old, adv, mask, sapo_temperature_pos=1.0, sapo_temperature_neg=1.05)
+    s = 1 / (1 + math.exp(-1.05))
+    assert torch.allclose(loss.flatten(), torch.tensor([-2.0, 4 / 1.05 * s, 0.0]))
+    (g,) = torch.autograd.grad(loss.sum(), logp)
+    assert torch.allclose(g.flatten(), torch.tensor([-1.0, 4 * s * (1 - s) * 2.0, 0.0]))
+    assert stats["clip_low"].sum() == 0 and stats["clip_high"].sum() == 0
+    # the temperature that applies is the advantage sign's: tau_neg for A = -1 (tau_pos would give 4 sigmoid(1))
+    loss_pos, _ = algos.sapo_loss(logp, old, adv, mask, sapo_temperature_pos=1.05, sapo_temperature_neg=1.0)
+    assert loss_pos.flatten()[1].item() == pytest.approx(4 / (1 + math.exp(-1.0)))
+
+
+def test_entropy_bonus_is_subtracted_and_aggregated_like_the_surrogate():
+    logp = torch.tensor([[-1.0, -2.0], [-0.5, 0.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    adv = torch.tensor([2.0, -1.0])
+    ent = torch.tensor([[0.5, 1.0], [2.0, 9.0]], requires_grad=True)  # 9.0 sits on padding
+    kw = dict(batch_tokens=3.0, batch_seqs=2.0, max_tokens=2)
+    loss, _ = algos.grpo_loss(logp, logp, adv, mask, entropy=ent, entropy_coef=0.1, **kw)
+    assert loss.item() == pytest.approx((-2 - 2 + 1 - 0.1 * (0.5 + 1.0 + 2.0)) / 3)
+    (g,) = torch.autograd.grad(loss, ent)
+    assert torch.allclose(g, -0.1 * mask / 3)  # descending the loss raises the entropy
+    off, _ = algos.grpo_loss(logp, logp, adv, mask, entropy=ent, entropy_coef=0.0, **kw)
+    assert off.item() == pytest.approx((-2 - 2 + 1) / 3)
 
 
 def test_kl_estimators_hand_computed():
@@ -111,9 +192,11 @@ def test_one_batch_of_8_equals_8_accumulated_batches_of_1(aggregation, policy_lo
     norms = dict(batch_tokens=float(mask.sum()), batch_seqs=float(B), max_tokens=T)
 
     def loss_of(idx):
-        logp = algos.token_logprobs(inputs[idx] @ weight, tokens[idx])
+        logits = inputs[idx] @ weight
+        logp = algos.token_logprobs(logits, tokens[idx])
         loss, _ = algos.grpo_loss(logp, old[idx], adv[idx], mask[idx], ref_logp=ref[idx], policy_loss=policy_loss,
-                                  clip_low=0.2, clip_high=0.28, kl_coef=0.1, aggregation=aggregation, **norms)
+                                  clip_low=0.2, clip_high=0.28, kl_coef=0.1, entropy=algos.entropy_from_logits(logits),
+                                  entropy_coef=0.01, aggregation=aggregation, cispo_cap=1.1, **norms)
         return loss
 
     full = torch.autograd.grad(loss_of(torch.arange(B)), weight)[0]

@@ -18,24 +18,40 @@ from torch import Tensor
 # Advantages: rewards [G, n] -> advantages [G, n]; one scalar per sequence, broadcast over its tokens later.
 
 
-def grpo_advantages(rewards: Tensor, *, eps: float = 1e-4) -> Tensor:
-    """GRPO: (r - group mean) / (group std + eps). std is the sample std (unbiased), as in the paper."""
-    mean = rewards.mean(dim=1, keepdim=True)
-    std = rewards.std(dim=1, keepdim=True, unbiased=True) if rewards.shape[1] > 1 else torch.zeros_like(mean)
-    return (rewards - mean) / (std + eps)
+def _centred(rewards: Tensor) -> Tensor:
+    """r - group mean, exactly 0 in a group whose rewards are all equal (a float mean of equal values can
+    round away from them, and eps-sized stds would blow that rounding up): so skipping such groups is exact."""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    return centred.masked_fill(zero_signal_groups(rewards)[:, None], 0.0)
 
 
-def dr_grpo_advantages(rewards: Tensor, *, eps: float = 1e-4) -> Tensor:
+def grpo_advantages(rewards: Tensor, *, eps: float = 1e-4, scale: str = "group") -> Tensor:
+    """GRPO: (r - group mean) / (std + eps). `scale` picks the std (the sample std, unbiased, as in the paper):
+    `group` each group's own, `batch` one std over every reward of the batch [G, n] (TRL's `scale_rewards:
+    batch`, steadier across groups of different spread), `none` no division (= dr_grpo)."""
+    centred = _centred(rewards)
+    if scale == "none":
+        return centred
+    if scale == "batch":
+        std = rewards.std(unbiased=True) if rewards.numel() > 1 else torch.zeros(())
+    elif scale == "group":
+        std = rewards.std(dim=1, keepdim=True, unbiased=True) if rewards.shape[1] > 1 else torch.zeros_like(centred[:, :1])
+    else:
+        raise ValueError(f"scale must be group, batch or none, got {scale!r}")
+    return centred / (std + eps)
+
+
+def dr_grpo_advantages(rewards: Tensor, *, eps: float = 1e-4, scale: str = "none") -> Tensor:
     """Dr. GRPO: r - group mean. No std division, which over-weights near-uniform groups."""
-    return rewards - rewards.mean(dim=1, keepdim=True)
+    return _centred(rewards)
 
 
-def rloo_advantages(rewards: Tensor, *, eps: float = 1e-4) -> Tensor:
+def rloo_advantages(rewards: Tensor, *, eps: float = 1e-4, scale: str = "none") -> Tensor:
     """RLOO: r_i - mean of the other n-1 rewards in the group = n/(n-1) * (r_i - group mean)."""
     n = rewards.shape[1]
     if n < 2:
         raise ValueError("rloo needs samples_per_prompt >= 2")
-    return (rewards - rewards.mean(dim=1, keepdim=True)) * (n / (n - 1))
+    return _centred(rewards) * (n / (n - 1))
 
 
 ADVANTAGES: dict[str, Callable[..., Tensor]] = {
@@ -56,7 +72,7 @@ def zero_signal_groups(rewards: Tensor) -> Tensor:
 
 
 def clipped_surrogate(
-    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float, **_
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO/GRPO token-level clipped surrogate with separate lower/upper ranges (DAPO clip-higher).
 
@@ -67,7 +83,7 @@ def clipped_surrogate(
 
 
 def gspo_surrogate(
-    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, clip_low: float, clip_high: float, **_
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """GSPO: one importance ratio per sequence, the geometric mean of its token ratios.
 
@@ -94,9 +110,44 @@ def _clip(ratio: Tensor, adv: Tensor, clip_low: float, clip_high: float) -> tupl
     return loss, stats
 
 
+def cispo_loss(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, cispo_cap: float = 5.0, **_
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """CISPO (MiniMax-M1): clip the importance weight, not the update.
+
+    loss_t = -sg(min(ratio_t, cap)) * A * logp_t. Its gradient is -min(ratio_t, cap) * A * grad logp_t for every
+    token, so tokens far off-policy still learn (with a bounded weight) instead of being dropped as the clipped
+    surrogate drops them. Only the upper bound is used (MiniMax sets no lower one); `clip_high` marks the
+    tokens whose weight was capped."""
+    ratio = torch.exp(logp - old_logp).detach()
+    adv = advantages[:, None].expand_as(ratio)
+    loss = -ratio.clamp(max=cispo_cap) * adv * logp
+    return loss, {"clip_low": torch.zeros_like(ratio), "clip_high": (ratio > cispo_cap).float()}
+
+
+def sapo_loss(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, sapo_temperature_pos: float = 1.0,
+    sapo_temperature_neg: float = 1.05, **_
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """SAPO (Soft Adaptive Policy Optimization): the hard clip becomes a smooth gate.
+
+    loss_t = -(4 / tau) * sigmoid(tau * (ratio_t - 1)) * A, tau = tau_pos where A > 0, else tau_neg. At ratio 1 the
+    gate's slope is 1, so on-policy it equals the plain policy gradient; away from 1 a token's gradient weight
+    4 s (1 - s) (s the sigmoid) decays smoothly instead of dropping to 0 at a clip boundary; a larger tau_neg
+    damps negative updates faster. Nothing is clipped: the clip stats are 0."""
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages[:, None].expand_as(ratio)
+    tau = torch.where(adv > 0, sapo_temperature_pos, sapo_temperature_neg).to(ratio.dtype)
+    loss = -(4.0 / tau) * torch.sigmoid(tau * (ratio - 1.0)) * adv
+    zero = torch.zeros_like(ratio.detach())
+    return loss, {"clip_low": zero, "clip_high": zero}
+
+
 POLICY_LOSSES: dict[str, Callable[..., tuple[Tensor, dict[str, Tensor]]]] = {
     "clip": clipped_surrogate,
     "gspo": gspo_surrogate,
+    "cispo": cispo_loss,
+    "sapo": sapo_loss,
 }
 
 
@@ -189,20 +240,25 @@ def truncated_importance_weights(
 def grpo_loss(
     logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, *, ref_logp: Tensor | None = None,
     is_weights: Tensor | None = None, policy_loss: str = "clip", clip_low: float = 0.2, clip_high: float = 0.2, kl_estimator: str = "k3",
-    kl_coef: float = 0.0, aggregation: str = "token_mean", batch_tokens: float, batch_seqs: float, max_tokens: int,
+    kl_coef: float = 0.0, entropy: Tensor | None = None, entropy_coef: float = 0.0, aggregation: str = "token_mean",
+    batch_tokens: float, batch_seqs: float, max_tokens: int, **loss_hyper,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Scalar loss for logp, old_logp, mask [B, T] and advantages [B]: the policy surrogate plus kl_coef times
-    the per-token KL to the reference (when ref_logp is given), aggregated with the whole batch's normalisers,
+    the per-token KL to the reference (when ref_logp is given) minus entropy_coef times the per-token entropy
+    [B, T] (when given, with its gradient: an entropy bonus), aggregated with the whole batch's normalisers,
     so summing micro-batches' losses gives the batch's. `is_weights` [B, T] (truncated importance weights for
-    rollouts from lagging weights) scale the policy term, not the KL. Stats [B, T]: clip_low, clip_high, and
-    kl when used."""
-    per_token, stats = POLICY_LOSSES[policy_loss](logp, old_logp, advantages, mask, clip_low=clip_low, clip_high=clip_high)
+    rollouts from lagging weights) scale the policy term, not the KL. `loss_hyper`: the named policy loss's own
+    options (cispo_cap, sapo_temperature_pos/neg). Stats [B, T]: clip_low, clip_high, and kl when used."""
+    per_token, stats = POLICY_LOSSES[policy_loss](logp, old_logp, advantages, mask, clip_low=clip_low,
+                                                  clip_high=clip_high, **loss_hyper)
     if is_weights is not None:
         per_token = per_token * is_weights
     if ref_logp is not None:
         kl = KL_ESTIMATORS[kl_estimator](logp, ref_logp)
         per_token = per_token + kl_coef * kl
         stats = {**stats, "kl": kl.detach()}
+    if entropy is not None and entropy_coef:
+        per_token = per_token - entropy_coef * entropy
     loss = AGGREGATIONS[aggregation](per_token, mask, batch_tokens=batch_tokens, batch_seqs=batch_seqs, max_tokens=max_tokens)
     return loss, stats
 

@@ -88,8 +88,10 @@ def optimizer_and_schedule(cfg, model, steps: int | None = None):
 LOGIT_CHUNK_ELEMENTS = 2**22  # ~16 MB of fp32 logits per chunk
 
 
-def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, *, entropy: bool = False):
-    """Log-probs of the completion tokens under `model`: [b, T], and their entropies [b, T] if asked.
+def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, *, entropy: bool = False,
+                        entropy_grad: bool = False):
+    """Log-probs of the completion tokens under `model`: [b, T], and their entropies [b, T] if asked (with their
+    gradient if `entropy_grad`: an entropy bonus in the loss; else detached, for logging).
 
     Rows that share a prompt (a GRPO group) share its forward pass: the prompt runs once per distinct prompt,
     its KV cache is indexed out to the rows (differentiably, so gradients from every sample flow back into
@@ -112,7 +114,9 @@ def completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completi
     rows = max(1, LOGIT_CHUNK_ELEMENTS // max(1, logits.shape[1] * logits.shape[2]))
     logp = torch.cat([token_logprobs(l, t) for l, t in zip(logits.split(rows), completion_ids.split(rows))])
     ent = None
-    if entropy:
+    if entropy and entropy_grad:
+        ent = torch.cat([entropy_from_logits(l) for l in logits.split(rows)])
+    elif entropy:
         with torch.no_grad():
             ent = torch.cat([entropy_from_logits(l) for l in logits.detach().split(rows)])
     return logp, ent
