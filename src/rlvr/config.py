@@ -56,9 +56,17 @@ class CountdownTaskConfig(Strict):
 
 
 class JsonlTaskConfig(Strict):
-    kind: Literal["jsonl"] = doc("jsonl", "A JSONL file with `prompt` or `question`, and `answer` per line.")
-    path: str = doc(..., "Training file. GSM8K `#### N` answers are reduced to N.")
-    eval_path: str | None = doc(None, "Held-out file; if unset, the last `held_out` rows of `path` are used.")
+    kind: Literal["jsonl"] = doc("jsonl", "A dataset with a prompt and a gold answer per row: JSONL, JSON, parquet, CSV or "
+                                 "Arrow files, a `datasets.save_to_disk` folder, or a folder of data files (read by `datasets`).")
+    path: str = doc(..., "Training data (a file or folder). GSM8K `#### N` answers are reduced to N, a worked "
+                    "solution with `\\boxed{}` to its last box.")
+    eval_path: str | None = doc(None, "Held-out data; if unset, the last `held_out` rows of `path` are used.")
+    prompt_field: str | None = doc(None, "Column with the prompt: text, or a list of chat messages {role, content} "
+                                   "(rendered through the chat template; needs `prompt.template: chat`). None: `prompt`, else `question`.")
+    answer_field: str | None = doc("answer", "Column with the gold answer (open-r1: `solution`); rewards receive it as "
+                                   "`answer` (and under its own name). null: a dataset without gold answers, for rewards "
+                                   "that need none.")
+    split: str = doc("train", "Split to read from a folder holding several (a DatasetDict).")
     held_out: int = doc(100, "Rows split off the end of `path` for evaluation when `eval_path` is unset.", ge=1)
     fallback_last_number: bool = doc(True, "Take the last number as the answer when no explicit answer is found.")
     seed: int = doc(0, "Seed of the per-epoch shuffle.")

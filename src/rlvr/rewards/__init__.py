@@ -10,8 +10,14 @@ that function's logged mean). A function that raises stops the run with an error
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import dataclasses
+import functools
 import importlib
+import inspect
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -45,7 +51,7 @@ def task_reward(task: Task) -> RewardFn:
     """1.0 if the task's own checker accepts the completion (its accuracy), else 0.0."""
 
     def correct(prompts, completions, answer, completion_ids=None, **columns) -> list[float | None]:
-        keys = list(columns)
+        keys = [k for k in columns if k not in HOOKS]  # TRL's trainer_state, log_* are no columns
         out = []
         for i, (q, c, a) in enumerate(zip(prompts, completions, answer)):
             ex = Example(question=q, answer=a, columns={k: columns[k][i] for k in keys})
@@ -117,41 +123,122 @@ def columns_of(examples: Sequence[Example]) -> dict[str, list]:
     return cols
 
 
+# What a reward function gets besides the batch and the dataset columns, as TRL passes them (never columns).
+HOOKS = ("trainer_state", "log_extra", "log_metric")
+
+
+@dataclass
+class TrainerState:
+    """The run's progress, as reward functions read it from TRL's `trainer_state` (for schedules, curricula)."""
+
+    global_step: int = 0  # optimizer steps completed before this batch (0 while scoring the first)
+    max_steps: int = 0  # the run's `steps`
+    epoch: float = 0.0  # passes over the training rows so far (0.0 for a procedural task, which has no end)
+    is_world_process_zero: bool = True
+    is_local_process_zero: bool = True
+
+
+@dataclass
+class RewardLog:
+    """What reward functions logged through TRL's hooks while scoring a batch. `log_metric(name, value)`: a
+    scalar, averaged over the calls of a step when logged; `log_extra(column, values)`: one value per sample
+    of the call's batch, a column of the logged rollouts (None where a call did not give one)."""
+
+    metrics: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    extra: dict[str, list] = dataclasses.field(default_factory=dict)
+
+
+def _number(v) -> float | None:
+    """A real scalar as float: bool, int, float, and numpy or torch scalars (0-d arrays and tensors, which
+    `.item()` reads). None for anything else (text, complex, a longer array)."""
+    if isinstance(v, (bool, int, float, numbers.Real)):
+        return float(v)
+    if getattr(v, "ndim", None) == 0 and callable(getattr(v, "item", None)):
+        item = v.item()
+        if isinstance(item, (bool, int, float)):
+            return float(item)
+    return None
+
+
+def _await_all(awaitables: list) -> list:
+    """Results (or the exceptions raised) of awaitables, run concurrently on one event loop. Inside a running
+    loop (a notebook), on a fresh loop in a helper thread, which the caller waits for."""
+
+    async def gather():
+        return await asyncio.gather(*awaitables, return_exceptions=True)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(gather())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, gather()).result()
+
+
+def _call(fn, **kwargs):
+    """fn(**kwargs), awaited if it is a coroutine function (one at a time: used to find a failing sample)."""
+    got = fn(**kwargs)
+    return _await_all([got])[0] if inspect.isawaitable(got) else got
+
+
 def score(
-    rewards: Sequence[Reward], questions: list[str], completions: list[str], examples: Sequence[Example],
-    completion_ids: list[list[int]] | None = None,
+    rewards: Sequence[Reward], questions: list, completions: list[str], examples: Sequence[Example],
+    completion_ids: list[list[int]] | None = None, *, state: TrainerState | None = None, log: RewardLog | None = None,
 ) -> tuple[dict[str, list[float]], list[float]]:
     """Run every reward on the batch: ({name: values, NaN where None}, weighted totals).
-    `completion_ids` (token ids without padding) is passed as a column when given, as TRL does."""
+
+    Reward functions are called as TRL calls them: `prompts` as the dataset holds them (text, or lists of chat
+    messages), `completions` as text, or for a conversational prompt as `[{"role": "assistant", "content":
+    text}]`; every column by name; `completion_ids` (token ids without padding) when given; `trainer_state`
+    (`state`); and `log_metric`/`log_extra`, which write into `log`. `async def` functions are awaited, all
+    of the batch's together. A value may be a Python, numpy or torch scalar, or None; NaN and inf are errors."""
     columns = columns_of(examples)
+    if all(ex.answer is None for ex in examples):  # a prompt-only dataset: no gold answer to pass
+        del columns["answer"]
     if completion_ids is not None:
         columns["completion_ids"] = completion_ids
-    per_fn: dict[str, list[float]] = {}
+    state = state if state is not None else TrainerState()
+    log = log if log is not None else RewardLog()
+    shown = [[{"role": "assistant", "content": c}] if isinstance(q, list) and isinstance(c, str) else c
+             for q, c in zip(questions, completions)]  # TRL's conversational completions
+    rewards = distinct(rewards)  # values are kept by position: a repeated name must not overwrite another's
+    calls = []
     for r in rewards:
         # Routing: the function sees only its sources' rows; the rest get None (the reward does not apply).
         rows = list(range(len(completions))) if r.sources is None else [
             i for i, ex in enumerate(examples) if ex.columns.get("source") in r.sources]
-        sub = (questions, completions, columns) if len(rows) == len(completions) else (
-            [questions[i] for i in rows], [completions[i] for i in rows], {k: [v[i] for i in rows] for k, v in columns.items()})
+        sub = (questions, shown, columns) if len(rows) == len(completions) else (
+            [questions[i] for i in rows], [shown[i] for i in rows], {k: [v[i] for i in rows] for k, v in columns.items()})
+        hooks = {"trainer_state": state, "log_metric": functools.partial(_log_metric, log, r.name),
+                 "log_extra": functools.partial(_log_extra, log, r.name, rows, len(completions))}
         try:
-            got = list(r.fn(prompts=sub[0], completions=sub[1], **sub[2])) if rows else []
+            got = r.fn(prompts=sub[0], completions=sub[1], **sub[2], **hooks) if rows else []
         except Exception as e:
-            raise RewardError(f"reward {r.name!r} raised {type(e).__name__}: {e}" + _locate(r, *sub)) from e
+            raise RewardError(f"reward {r.name!r} raised {type(e).__name__}: {e}" + _locate(r, *sub, state)) from e
+        calls.append((r, rows, sub, got))
+    pending = [k for k, (_, _, _, got) in enumerate(calls) if inspect.isawaitable(got)]
+    for k, got in zip(pending, _await_all([calls[k][3] for k in pending])):
+        calls[k] = (*calls[k][:3], got)
+    per_fn: dict[str, list[float]] = {}
+    for r, rows, sub, got in calls:
+        if isinstance(got, Exception):  # raised by an async function
+            raise RewardError(f"reward {r.name!r} raised {type(got).__name__}: {got}" + _locate(r, *sub, state)) from got
+        try:
+            got = list(got)
+        except TypeError:
+            raise RewardError(f"reward {r.name!r} returned {type(got).__name__}, expected a list of floats") from None
         if len(got) != len(rows):
             raise RewardError(f"reward {r.name!r} returned {len(got)} values for {len(rows)} completions")
-        values: list = [None] * len(completions)
+        clean = [math.nan] * len(completions)
         for i, v in zip(rows, got):
-            values[i] = v
-        clean = []
-        for i, v in enumerate(values):
             if v is None:
-                clean.append(math.nan)
-            elif isinstance(v, (int, float)):  # bool is an int
-                if math.isnan(float(v)) or math.isinf(float(v)):
-                    raise RewardError(f"reward {r.name!r} returned {v} for sample {i}: {completions[i][:200]!r}")
-                clean.append(float(v))
-            else:
+                continue
+            x = _number(v)
+            if x is None:
                 raise RewardError(f"reward {r.name!r} returned {type(v).__name__} for sample {i}, expected float or None")
+            if math.isnan(x) or math.isinf(x):
+                raise RewardError(f"reward {r.name!r} returned {v} for sample {i}: {completion_text(completions[i])[:200]!r}")
+            clean[i] = x
         per_fn[r.name] = clean
     totals = []
     for i in range(len(completions)):
@@ -160,41 +247,70 @@ def score(
     return per_fn, totals
 
 
+def _log_metric(log: RewardLog, reward: str, name: str, value) -> None:
+    x = _number(value)
+    if x is None:
+        raise RewardError(f"log_metric({name!r}, ...) from reward {reward!r}: expected a number, got {type(value).__name__}")
+    log.metrics.setdefault(str(name), []).append(x)
+
+
+def _log_extra(log: RewardLog, reward: str, rows: list[int], size: int, column: str, values) -> None:
+    values = list(values)
+    if len(values) != len(rows):
+        raise RewardError(f"log_extra({column!r}, ...) from reward {reward!r}: {len(values)} values for the "
+                          f"{len(rows)} samples it was called with")
+    out = log.extra.setdefault(str(column), [None] * size)
+    for i, v in zip(rows, values):
+        out[i] = v
+
+
 @dataclass
 class Scores:
     """A batch's scores, one entry per sample: each reward's values (NaN where it returned None), the
     weighted totals, the task's verdict (1/0; NaN where there is nothing to verify), and, for a sample whose
-    scoring failed outside the reward functions (a reward worker that died or hung on it), why it scored 0."""
+    scoring failed outside the reward functions (a reward worker that died or hung on it), why it scored 0.
+    `log`: what the reward functions logged through `log_metric` and `log_extra`."""
 
     per_reward: dict[str, list[float]]
     totals: list[float]
     correct: list[float]
     errors: list[str | None]
+    log: RewardLog = dataclasses.field(default_factory=RewardLog)
 
     @classmethod
     def cat(cls, parts: Sequence["Scores"]) -> "Scores":
         names = list(parts[0].per_reward) if parts else []
+        log = RewardLog()
+        for p in parts:
+            for k, vs in p.log.metrics.items():
+                log.metrics.setdefault(k, []).extend(vs)
+        for k in {k for p in parts for k in p.log.extra}:  # a column some shards did not log: None there
+            log.extra[k] = [v for p in parts for v in p.log.extra.get(k, [None] * len(p.totals))]
         return cls({k: [v for p in parts for v in p.per_reward[k]] for k in names},
                    [t for p in parts for t in p.totals], [c for p in parts for c in p.correct],
-                   [e for p in parts for e in p.errors])
+                   [e for p in parts for e in p.errors], log)
 
 
 def score_samples(rewards: Sequence[Reward], task: Task, examples: Sequence[Example], completions: list[str],
-                  completion_ids: list[list[int]] | None = None) -> Scores:
+                  completion_ids: list[list[int]] | None = None, state: TrainerState | None = None) -> Scores:
     """The reward phase on a list of samples (each example repeated per sample): `score` plus the task's verdict."""
-    per_reward, totals = score(rewards, [ex.question for ex in examples], completions, examples, completion_ids)
+    log = RewardLog()
+    per_reward, totals = score(rewards, [ex.question for ex in examples], completions, examples, completion_ids,
+                               state=state, log=log)
     correct = []
     for c, ex in zip(completions, examples):
         verdict = task.check(c, ex).correct
         correct.append(math.nan if verdict is None else float(verdict))
-    return Scores(per_reward, totals, correct, [None] * len(completions))
+    return Scores(per_reward, totals, correct, [None] * len(completions), log)
 
 
-def _locate(r: Reward, questions, completions, columns) -> str:
-    """Find the failing sample by calling the function on one sample at a time."""
+def _locate(r: Reward, questions, completions, columns, state) -> str:
+    """Find the failing sample by calling the function on one sample at a time (what it logs is dropped)."""
+    hooks = {"trainer_state": state, "log_metric": lambda *a, **k: None, "log_extra": lambda *a, **k: None}
     for i in range(len(completions)):
         try:
-            r.fn(prompts=questions[i : i + 1], completions=completions[i : i + 1], **{k: v[i : i + 1] for k, v in columns.items()})
+            _call(r.fn, prompts=questions[i : i + 1], completions=completions[i : i + 1],
+                  **{k: v[i : i + 1] for k, v in columns.items()}, **hooks)
         except Exception:
-            return f"\n  on sample {i}: prompt={questions[i][:200]!r}\n  completion={completions[i][:200]!r}"
+            return f"\n  on sample {i}: prompt={str(questions[i])[:200]!r}\n  completion={str(completions[i])[:200]!r}"
     return ""

@@ -18,8 +18,10 @@ from rlvr.answers import Check  # a checker's verdict; defined with the answer h
 
 @dataclass(frozen=True)
 class Example:
-    question: str  # the problem as the user would ask it, before any prompt template
-    answer: str  # the gold answer, as text
+    # the problem as the user would ask it, before any prompt template: text, or chat messages [{role, content}]
+    # (TRL's conversational format), which reward functions then receive as they are
+    question: str | list[dict]
+    answer: str | None  # the gold answer, as text (None: a prompt-only dataset, nothing to verify)
     columns: dict = field(default_factory=dict)  # extra fields handed to reward functions by name
 
 
