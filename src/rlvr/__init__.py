@@ -14,15 +14,28 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rlvr' has no attribute {name!r}")
 
 
-def train(config=None, *, preset: str = "default", reward_funcs=None, resume=None, **overrides):
+def train(config=None, *, preset: str | None = None, reward_funcs=None, resume=None, **overrides):
     """Train with GRPO; returns the run folder.
 
-    `config`: None (the preset), a YAML path (merged over the preset, as `rlvr train --config` does) or a
-    TrainConfig. Keyword overrides apply on top, with `__` for dots (`grpo__kl_coef=0.01`); their values keep
-    their Python types (`name="2024"` stays a string). `reward_funcs`: callables with TRL's reward signature,
-    used instead of the config's `rewards`."""
+    The config means what `rlvr train` makes of it (`rlvr.config.from_python`): `config` (None, a YAML path, or
+    a TrainConfig) sets its keys over the preset (`preset=`, default `default`); a TrainConfig built in Python
+    sets only the fields given to it, so `TrainConfig(steps=3)` is `rlvr train steps=3`. Keyword overrides
+    apply on top, with `__` for dots (`grpo__kl_coef=0.01`); their values keep their Python types
+    (`name="2024"` stays a string).
+
+    `reward_funcs`: callables with TRL's reward signature, used instead of the config's `rewards`. The run's
+    config.yaml records each as `module:attr`, so `rlvr train --resume RUN` trains on the same functions; a
+    lambda, a closure or a function of a script's `__main__` cannot be imported by name, and such a run is
+    continued by passing the functions again.
+
+    `resume`: a run folder to continue. Its recorded config.yaml takes the preset's place: the run keeps its
+    model, steps and rewards, and `config`/overrides given with it change only what they set."""
     from rlvr import config as config_mod
     from rlvr.trainer import train as _train
 
-    cfg = config_mod.from_python(config, preset=preset, overrides=overrides)
+    cfg = config_mod.from_python(config, preset=preset, overrides=overrides, resume=resume)
+    if resume is not None and reward_funcs is None:
+        from rlvr import rewards
+
+        rewards.check_recorded(cfg.rewards, resume)
     return _train(cfg, reward_funcs=reward_funcs, resume=resume)

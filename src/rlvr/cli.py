@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="whose options --reference prints")
     c.add_argument("overrides", nargs="*", metavar="key=value")
 
+    # `rewards: [{function: 'myrewards:f'}]` finds myrewards.py in the working directory, as `python -m` would
+    # (appended, so a file there never shadows an installed package)
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     # Overrides may follow options that follow a positional (`pipeline run --preset r1 name=x`), which plain
     # parse_args rejects: hand such leftovers to the command's overrides; unknown options still fail.
     args, extra = parser.parse_known_args(argv)
@@ -229,12 +234,12 @@ def cmd_verify(args) -> int:
 
 def cmd_train(args) -> int:
     if args.resume:
-        run = Path(args.resume)
-        if not (run / "config.yaml").exists():
-            raise config_mod.ConfigError(f"{run} is not a run folder (no config.yaml)")
         if args.preset or args.config:
             raise config_mod.ConfigError("--resume takes its config from the run folder; pass only key=value overrides")
-        cfg = config_mod.load(file=run / "config.yaml", overrides=args.overrides)
+        cfg = config_mod.resumed(args.resume, args.overrides)
+        from rlvr import rewards
+
+        rewards.check_recorded(cfg.rewards, args.resume)  # functions given to rlvr.train that cannot be imported
     else:
         cfg = config_mod.load(preset=args.preset or "default", file=args.config, overrides=args.overrides)
     from rlvr.trainer import train  # heavy imports only after the config is known to be valid

@@ -2,6 +2,12 @@
 
 Resolution order: built-in preset (`--preset`, default `default`) < `--config FILE` < `dotted.key=value`
 overrides. Unknown keys and bad values fail here, before any model loads, naming the key.
+
+One meaning for a config, from the command line and from Python (`from_python`): what it sets, over the
+preset. A YAML file, a `TrainConfig` built in Python (`TrainConfig(steps=3)` sets only `steps`) and keyword
+overrides all mean the same keys over the same preset; a config that `load` resolved (or a run's
+`config.yaml`) sets every key, so it is taken as it is. Resuming a run puts its recorded `config.yaml` where
+the preset was (`resumed`).
 """
 
 from __future__ import annotations
@@ -356,14 +362,59 @@ def load(model_cls=TrainConfig, *, preset: str | None = None, file: str | Path |
     return validate(model_cls, data)
 
 
-def from_python(config=None, *, preset: str = "default", overrides: dict | None = None) -> TrainConfig:
-    """The config `rlvr.train` runs: the same as `rlvr train [--preset P] [--config FILE]` would resolve.
-    `config`: None (the preset), a YAML path (merged over the preset) or a TrainConfig (taken whole);
-    `overrides`: {"grpo__kl_coef": 0.01, ...} with `__` for dots, values kept as given."""
+def from_python(config=None, *, preset: str | None = None, overrides: dict | None = None,
+                resume: str | Path | None = None) -> TrainConfig:
+    """The config `rlvr.train` runs: what `rlvr train [--preset P] [--config FILE] [key=value ...]` resolves.
+
+    `config`: None, a YAML path or a TrainConfig; each means the keys it sets, over the preset (`preset`,
+    default `default`): a YAML file as `--config` merges it, a TrainConfig built in Python with the fields given
+    to it or assigned (`TrainConfig(steps=3)` is `steps=3` over the preset, not the class defaults), a config
+    from `load` or a run's config.yaml with all of them (so it is taken as it is). `overrides`:
+    {"grpo__kl_coef": 0.01, ...} with `__` for dots, values kept as given, applied last.
+    `resume`: a run folder; its recorded config.yaml takes the preset's place (as `rlvr train --resume RUN
+    key=value` does), so the run keeps its model, steps and rewards unless `config`/`overrides` change them."""
     items = [nest(k.replace("__", "."), v) for k, v in (overrides or {}).items()]
-    if isinstance(config, TrainConfig):
-        return load(overrides=[config.model_dump(mode="json"), *items]) if items else config
-    return load(preset=preset, file=config, overrides=items)
+    if config is not None and not isinstance(config, (TrainConfig, str, Path)):
+        raise ConfigError(f"config must be a YAML path or a TrainConfig, got {type(config).__name__}")
+    given = [explicit(config)] if isinstance(config, TrainConfig) else [read_yaml(Path(config))] if config else []
+    if resume is not None:
+        if preset is not None:
+            raise ConfigError("resume takes its config from the run folder; a preset cannot be given with it")
+        if config is not None and not (Path(resume) / "config.yaml").exists():  # a folder killed before it had one
+            return load(preset="default", overrides=[*given, *items])
+        return resumed(resume, [*given, *items])
+    return load(preset=preset or "default", overrides=[*given, *items])
+
+
+def resumed(run: str | Path, overrides=()) -> TrainConfig:
+    """The config a resumed run continues with: its recorded config.yaml, then `overrides` (as `load` takes them).
+    The model cannot change: the checkpoint holds that model's weights."""
+    path = Path(run) / "config.yaml"
+    if not path.exists():
+        raise ConfigError(f"{run} is not a run folder (no config.yaml)")
+    recorded = read_yaml(path)
+    cfg = load(file=path, overrides=overrides)
+    if "model" in recorded and cfg.model != recorded["model"]:
+        raise ConfigError(f"{run} was trained from model {recorded['model']!r}; resuming it cannot change the model "
+                          f"to {cfg.model!r} (start a new run from a checkpoint folder instead)")
+    return cfg
+
+
+def explicit(model: BaseModel) -> dict:
+    """The fields set on `model` (given to its constructor, assigned, or read from a file), as nested plain
+    data: `TrainConfig(optim=OptimConfig(lr=1e-4))` -> {'optim': {'lr': 0.0001}}. A section's `kind` comes
+    along with any field of it, so it merges into (or replaces) the same kind."""
+    data = model.model_dump(mode="json")
+    out = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            inner = explicit(value)
+            if inner or name in model.model_fields_set:
+                out[name] = {"kind": data[name]["kind"], **inner} if "kind" in type(value).model_fields else inner
+        elif name in model.model_fields_set:
+            out[name] = data[name]
+    return out
 
 
 def nest(dotted: str, value) -> dict:
@@ -378,7 +429,9 @@ def validate(model_cls, data: dict):
     if isinstance(data.get("task"), dict) and "kind" not in data["task"]:
         data = {**data, "task": {"kind": "arithmetic", **data["task"]}}  # the default task's kind
     try:
-        return model_cls.model_validate(data)
+        # validated twice: the second time from the full dump, so every field counts as set (`explicit`): a
+        # resolved config passed on to `from_python` means all of its values, not the preset's
+        return model_cls.model_validate(model_cls.model_validate(data).model_dump())
     except ValidationError as e:
         lines = []
         for err in e.errors():

@@ -150,9 +150,13 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     # written, so a typo leaves nothing behind that a corrected retry would collide with.
     task = tasks.build(cfg.task)
     if reward_funcs is not None:
-        reward_fns = [rewards_mod.Reward(getattr(f, "__name__", f"reward_{i}"), f) for i, f in enumerate(reward_funcs)]
-    else:
-        reward_fns = [rewards_mod.resolve(spec, task) for spec in cfg.rewards]
+        reward_fns = rewards_mod.from_callables(reward_funcs)
+        # config.yaml records them (`module:attr`, or that one cannot be imported) so `--resume` rebuilds them
+        from rlvr.config import RewardSpec
+
+        cfg = cfg.model_copy(update={"rewards": [RewardSpec(**rewards_mod.record(r)) for r in reward_fns]})
+    else:  # distinct names: two rewards of one name must not overwrite each other's values
+        reward_fns = rewards_mod.distinct([rewards_mod.resolve(spec, task) for spec in cfg.rewards])
     cluster.check(cfg)  # e.g. Ray missing for `cluster.backend: ray`: fail before the run folder exists
     opened = runs.open_run(cfg, path=Path(resume) if resume else run_dir_for(cfg), resume=bool(resume), command="train")
     run, last = opened.path, opened.last

@@ -6,6 +6,12 @@
 holds every dataset field by name as a list aligned with the batch (`answer`, and e.g. `numbers`, `target`
 for countdown). `None` means "does not apply to this sample": it is left out of the weighted sum (and of
 that function's logged mean). A function that raises stops the run with an error naming it and the sample.
+
+Rewards are told apart by position: two with the same name (two closures from one factory, one built-in
+twice with different `args`) get distinct names (`name`, `name_2`, ...) in the metrics and the total.
+A run records each Python callable as `module:attr` so `rlvr train --resume` can import it again; one that
+cannot be imported by name (a lambda, a closure, a function of `__main__`) is recorded as not importable,
+and resuming without passing it again fails saying what to pass.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import importlib
 import inspect
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -32,6 +39,12 @@ RewardFn = Callable[..., Sequence[float | None]]
 
 class RewardError(RuntimeError):
     pass
+
+
+# Recorded in config.yaml for a callable that cannot be imported by name: not a module name, so never imported.
+NOT_IMPORTABLE = "<not importable>"
+# What a reward function receives besides dataset columns: `args` may not take these names.
+PASSED = frozenset({"prompts", "completions", "completion_ids", "answer", "trainer_state", "log_extra", "log_metric"})
 
 
 @dataclass(frozen=True)
@@ -86,20 +99,33 @@ def _preference(**kw):
 
 
 def check_spec(spec) -> None:
-    """Fail on an unknown built-in reward name now, before any model loads."""
-    if spec.name and not spec.function and spec.name != "correct" and spec.name not in BUILTIN and spec.name not in FACTORIES:
+    """Fail on an unknown built-in reward name, or `args` given to a reward that takes none, before any model loads."""
+    if spec.function:
+        return
+    if spec.name != "correct" and spec.name not in BUILTIN and spec.name not in FACTORIES:
         raise RewardError(f"unknown reward {spec.name!r}; built-in: correct, {', '.join([*BUILTIN, *FACTORIES])}")
+    if spec.args and spec.name not in FACTORIES:
+        raise RewardError(f"reward {spec.name!r} takes no args (got {spec.args}); args apply to "
+                          f"{', '.join(FACTORIES)} and to `function:` rewards")
 
 
 def resolve(spec, task: Task) -> Reward:
-    """A config entry ({name, weight} or {function: 'module:attr', weight}) -> Reward."""
+    """A config entry ({name, weight, args} or {function: 'module:attr', weight, args}) -> Reward. A function's
+    `args` are passed to it as keyword arguments on every call."""
     if spec.function:
         module_name, _, attr = spec.function.partition(":")
+        if module_name == NOT_IMPORTABLE:
+            raise RewardError(
+                f"reward {spec.name or attr!r} was a Python callable given to rlvr.train that cannot be imported by "
+                f"name ({attr}: a lambda, a closure or a function of __main__), so this run cannot rebuild it; "
+                f"continue it from Python with the same functions: rlvr.train(resume=RUN, reward_funcs=[...]), "
+                f"or move the function into a module and set rewards=[{{function: 'module:name'}}]")
         try:
-            fn = getattr(importlib.import_module(module_name), attr)
+            fn = functools.reduce(getattr, attr.split("."), importlib.import_module(module_name))
         except (ImportError, AttributeError) as e:
             raise RewardError(f"reward function {spec.function!r} could not be imported: {e}") from e
-        return Reward(spec.name or attr, fn, spec.weight, _sources(spec))
+        return Reward(spec.name or attr.rpartition(".")[2], _with_args(fn, spec.args, spec.function), spec.weight, _sources(spec))
+    check_spec(spec)
     if spec.name == "correct":
         return Reward("correct", task_reward(task), spec.weight, _sources(spec))
     if spec.name in FACTORIES:
@@ -108,8 +134,102 @@ def resolve(spec, task: Task) -> Reward:
         except TypeError as e:
             raise RewardError(f"reward {spec.name!r}: bad args {spec.args}: {e}") from None
         return Reward(spec.name, fn, spec.weight, _sources(spec))
-    check_spec(spec)
     return Reward(spec.name, BUILTIN[spec.name], spec.weight, _sources(spec))
+
+
+class _WithArgs(functools.partial):
+    """A reward function with its config `args` bound as keywords (still a partial, so `inspect` sees the
+    function's signature and whether it is async). A call that passes a column of the same name fails
+    instead of letting the column silently win over the config."""
+
+    def __call__(self, /, *args, **kwargs):
+        clash = sorted(self.keywords.keys() & kwargs.keys())
+        if clash:
+            raise RewardError(f"args {clash} of {self.func!r} clash with the dataset columns of the same name")
+        return super().__call__(*args, **kwargs)
+
+
+def _with_args(fn, args: dict, where: str):
+    if not args:
+        return fn
+    passed = sorted(PASSED & args.keys())
+    if passed:
+        raise RewardError(f"reward {where!r}: args {passed} are names the trainer passes to every reward function")
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature: its call will tell
+        params = None
+    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = [k for k in args if k not in params or params[k].kind in (params[k].POSITIONAL_ONLY, params[k].VAR_POSITIONAL)]
+        if unknown:
+            raise RewardError(f"reward {where!r}: args {unknown} are not keyword parameters of the function "
+                              f"(it takes {', '.join(params)})")
+    return _WithArgs(fn, **args)
+
+
+def import_path(fn) -> str | None:
+    """`module:attr` that imports back to this very object, or None: a lambda, a closure not bound to a module
+    name, a bound method, a function defined in `__main__` (a script that cannot be imported without running it)."""
+    module_name = getattr(fn, "__module__", None)
+    module = sys.modules.get(module_name) if module_name and module_name != "__main__" else None
+    if module is None:
+        return None
+    qualname = getattr(fn, "__qualname__", None)
+    if isinstance(qualname, str) and "<" not in qualname:
+        obj = functools.reduce(lambda o, a: getattr(o, a, None), qualname.split("."), module)
+        if obj is fn:
+            return f"{module_name}:{qualname}"
+    for attr, value in vars(module).items():  # e.g. `short = make_length_reward(40)` at module level
+        if value is fn:
+            return f"{module_name}:{attr}"
+    return None
+
+
+def from_callables(funcs, weights=None) -> list[Reward]:
+    """Rewards for Python callables given to rlvr.train (TRL's `reward_funcs`), weights 1 unless given."""
+    weights = [1.0] * len(funcs) if weights is None else list(weights)
+    if len(weights) != len(funcs):
+        raise RewardError(f"{len(weights)} reward weights for {len(funcs)} reward functions")
+    return distinct([Reward(getattr(f, "__name__", f"reward_{i}"), f, float(w)) for i, (f, w) in enumerate(zip(funcs, weights))])
+
+
+def record(reward: Reward) -> dict:
+    """The config entry that rebuilds a callable's Reward on resume: `{name, function: module:attr, weight}`;
+    a callable that cannot be imported by name is recorded as such (resolving it fails, naming what to pass)."""
+    path = import_path(reward.fn)
+    if path is None:
+        where = f"{getattr(reward.fn, '__module__', '?')}.{getattr(reward.fn, '__qualname__', type(reward.fn).__name__)}"
+        path = f"{NOT_IMPORTABLE}:{where}"
+    entry = {"name": reward.name, "function": path, "weight": reward.weight}
+    return entry if reward.sources is None else {**entry, "sources": list(reward.sources)}
+
+
+def check_recorded(specs, run) -> None:
+    """Before `run` resumes on its recorded rewards: fail, saying what to pass, if some were Python callables
+    that cannot be imported by name."""
+    lost = [f"{s.name} ({s.function.partition(':')[2]})" for s in specs
+            if s.function and s.function.partition(":")[0] == NOT_IMPORTABLE]
+    if lost:
+        raise RewardError(
+            f"{run} was trained on reward functions given to rlvr.train that cannot be imported by name: "
+            f"{', '.join(lost)} (a lambda, a closure or a function of __main__). Continue it from Python with the "
+            f"same functions: rlvr.train(resume={str(run)!r}, reward_funcs=[...]); or move them into a module "
+            f"and pass rewards=[{{function: 'module:name'}}, ...] as an override")
+
+
+def distinct(rewards: Sequence[Reward]) -> list[Reward]:
+    """The rewards with distinct names, in order: a repeated name gets `_2`, `_3`, ... (the first keeps it).
+    A list whose names are already distinct comes back unchanged."""
+    taken: set[str] = set()
+    out = []
+    for r in rewards:
+        name, k = r.name, 1
+        while name in taken:
+            k += 1
+            name = f"{r.name}_{k}"
+        taken.add(name)
+        out.append(r if name == r.name else dataclasses.replace(r, name=name))
+    return out
 
 
 def _sources(spec) -> tuple[str, ...] | None:
