@@ -34,7 +34,7 @@ from rlvr.learner import trained_rows  # noqa: F401  (part of the trainer's publ
 from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
 from rlvr.progress import Bar
 from rlvr.rollout import Generation, Ready, Sampling
-from rlvr.tasks import Example
+from rlvr.tasks import Example, jsonl as jsonl_task
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Rollouts:
     zero_signal: Tensor | None = None  # [G]
     errors: list[str | None] | None = None  # [B] why a sample scored 0 without its rewards (a reward worker failed)
     staleness: int = 0  # optimizer steps between the weights that sampled `gen` and the ones it trains
+    reward_log: rewards_mod.RewardLog | None = None  # what reward functions logged (log_metric, log_extra)
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -75,13 +76,14 @@ def rollout(engine, tokenizer, cfg, examples: list[Example], step: int):
     return engine.submit(texts, n=cfg.grpo.samples_per_prompt, sampling=sampling, seed=step_seed(cfg.seed, step))
 
 
-def reward(score, examples: list[Example], gen: Generation, step: int, n: int) -> Rollouts:
+def reward(score, examples: list[Example], gen: Generation, step: int, n: int,
+           state: rewards_mod.TrainerState | None = None) -> Rollouts:
     rows = [ex for ex in examples for _ in range(n)]
     ids = [[t for t, m in zip(row, mask) if m] for row, mask in zip(gen.completion_ids.tolist(), gen.completion_mask.tolist())]
-    s = score(rows, gen.texts, ids)  # rewards.Scores
+    s = score(rows, gen.texts, ids, state)  # rewards.Scores; `state`: TRL's trainer_state for the reward functions
     # correct is NaN where the task has nothing to verify (general prompts in a mixture): left out of accuracy
     return Rollouts(step, rows, gen, s.per_reward, torch.tensor(s.totals, dtype=torch.float32),
-                    torch.tensor(s.correct, dtype=torch.float32), errors=s.errors)
+                    torch.tensor(s.correct, dtype=torch.float32), errors=s.errors, reward_log=s.log)
 
 
 def advantage(batch: Rollouts, cfg) -> Rollouts:
@@ -111,6 +113,8 @@ def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) ->
     out.update(stats)
     out["lr"] = lr
     out.update({f"seconds/{k}": v for k, v in seconds.items()})
+    for name, values in (batch.reward_log.metrics if batch.reward_log else {}).items():  # log_metric: mean of the step
+        out[name if name not in out else f"reward_log/{name}"] = sum(values) / len(values)
     return out
 
 
@@ -128,6 +132,8 @@ def rollout_records(batch: Rollouts, limit: int) -> list[dict]:
             "correct": None if batch.correct[i].isnan() else bool(batch.correct[i]),
             "length": int(batch.gen.lengths[i]),
             "truncated": bool(batch.gen.truncated[i]),
+            **({"extra": {k: v[i] for k, v in batch.reward_log.extra.items()}}  # log_extra columns
+               if batch.reward_log is not None and batch.reward_log.extra else {}),
             **({"reward_error": batch.errors[i]} if batch.errors and batch.errors[i] else {}),
         }
         for i in range(n)
@@ -137,7 +143,7 @@ def rollout_records(batch: Rollouts, limit: int) -> list[dict]:
 # --------------------------------------------------------------------------------------------- the run
 
 
-def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=None) -> Path:
+def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, eval_dataset=None, resume: str | Path | None = None, console=None) -> Path:
     """Train; return the run folder. `reward_funcs`: Python callables (TRL signature) used instead of
     `cfg.rewards`. `resume`: a run folder to continue from its latest checkpoint."""
     from rich.console import Console
@@ -148,18 +154,28 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
     hf_logging.disable_progress_bar()
     # Everything that can fail on a bad config (the task, every reward) is built before the run folder is
     # written, so a typo leaves nothing behind that a corrected retry would collide with.
-    task = tasks.build(cfg.task)
+    data_dir = None
+    if train_dataset is not None:  # from Python: the run keeps a copy in its folder, so `--resume` reads it there
+        if cfg.name is None:
+            cfg = cfg.model_copy(update={"name": run_dir_for(cfg).name})  # one name for the folder and the copy
+        data_dir = (Path(resume) if resume else run_dir_for(cfg)) / "data"
+        cfg, task = jsonl_task.from_python(cfg, train_dataset, eval_dataset, data_dir)
+    else:
+        task = tasks.build(cfg.task)
     if reward_funcs is not None:
-        reward_fns = rewards_mod.from_callables(reward_funcs)
+        reward_fns = rewards_mod.from_callables(reward_funcs, reward_weights)
         # config.yaml records them (`module:attr`, or that one cannot be imported) so `--resume` rebuilds them
         from rlvr.config import RewardSpec
 
         cfg = cfg.model_copy(update={"rewards": [RewardSpec(**rewards_mod.record(r)) for r in reward_fns]})
     else:  # distinct names: two rewards of one name must not overwrite each other's values
         reward_fns = rewards_mod.distinct([rewards_mod.resolve(spec, task) for spec in cfg.rewards])
+    jsonl_task.check_fit(task, cfg.prompt.template, reward_fns)  # chat data needs the chat template; answers
     cluster.check(cfg)  # e.g. Ray missing for `cluster.backend: ray`: fail before the run folder exists
     opened = runs.open_run(cfg, path=Path(resume) if resume else run_dir_for(cfg), resume=bool(resume), command="train")
     run, last = opened.path, opened.last
+    if data_dir is not None:
+        jsonl_task.save_python_datasets(train_dataset, eval_dataset, data_dir, split=cfg.task.split)
     ckpt_dir = run / "checkpoints"
 
     workers = cluster.start(cfg, task=task, reward_fns=reward_fns, from_python=reward_funcs is not None, checkpoint=last,
@@ -215,7 +231,9 @@ def train(cfg, *, reward_funcs=None, resume: str | Path | None = None, console=N
                     if lag and step + 1 < cfg.steps:  # the next step samples from these weights, before the update
                         pending = (step + 1, step, rollout(engine, tokenizer, cfg, examples_at(data_position + P), step + 1))
                     t1 = time.perf_counter()
-                    batch = reward(workers.score, examples, gen, step + 1, n)
+                    state = rewards_mod.TrainerState(global_step=step, max_steps=cfg.steps,
+                                                     epoch=data_position / len(task) if hasattr(task, "__len__") else 0.0)
+                    batch = reward(workers.score, examples, gen, step + 1, n, state)
                     batch = dataclasses.replace(batch, staleness=step - version)
                     t2 = time.perf_counter()
                     batch = advantage(batch, cfg)

@@ -114,8 +114,8 @@ class RewardWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def score(self, examples, completions, completion_ids):
-        return rewards_mod.score_samples(self.rewards, self.task, examples, completions, completion_ids)
+    def score(self, examples, completions, completion_ids, state=None):
+        return rewards_mod.score_samples(self.rewards, self.task, examples, completions, completion_ids, state)
 
 
 class LearnerWorker:
@@ -311,18 +311,19 @@ class RayRewards:
     def __init__(self, pool: Pool, names: list[str]):
         self.pool, self.names = pool, names
 
-    def __call__(self, examples, completions, completion_ids):
+    def __call__(self, examples, completions, completion_ids, state=None):  # state: TRL's trainer_state
         bounds = [(a, b) for a, b in _split(len(completions), len(self.pool.actors)) if b > a]
-        jobs = [Job(i, "score", (examples[a:b], completions[a:b], completion_ids[a:b])) for i, (a, b) in enumerate(bounds)]
+        jobs = [Job(i, "score", (examples[a:b], completions[a:b], completion_ids[a:b], state)) for i, (a, b) in enumerate(bounds)]
         parts = self.pool.gather(self.pool.submit(jobs), attempts=REWARD_ATTEMPTS)
         for k, part in enumerate(parts):
             if isinstance(part, Failed):  # find the sample(s) that break the worker: one at a time
                 a, b = bounds[k]
-                parts[k] = rewards_mod.Scores.cat([self._one(i, examples, completions, completion_ids) for i in range(a, b)])
+                parts[k] = rewards_mod.Scores.cat([self._one(i, examples, completions, completion_ids, state)
+                                                   for i in range(a, b)])
         return rewards_mod.Scores.cat(parts)
 
-    def _one(self, i, examples, completions, completion_ids):
-        job = Job(0, "score", (examples[i : i + 1], completions[i : i + 1], completion_ids[i : i + 1]))
+    def _one(self, i, examples, completions, completion_ids, state=None):
+        job = Job(0, "score", (examples[i : i + 1], completions[i : i + 1], completion_ids[i : i + 1], state))
         (got,) = self.pool.gather(self.pool.submit([job]), attempts=1)
         if not isinstance(got, Failed):
             return got

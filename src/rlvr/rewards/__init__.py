@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import json
 import math
 import numbers
 import sys
@@ -298,7 +299,11 @@ def _await_all(awaitables: list) -> list:
 def _call(fn, **kwargs):
     """fn(**kwargs), awaited if it is a coroutine function (one at a time: used to find a failing sample)."""
     got = fn(**kwargs)
-    return _await_all([got])[0] if inspect.isawaitable(got) else got
+    if inspect.isawaitable(got):
+        got = _await_all([got])[0]
+        if isinstance(got, BaseException):
+            raise got
+    return got
 
 
 def score(
@@ -381,7 +386,21 @@ def _log_extra(log: RewardLog, reward: str, rows: list[int], size: int, column: 
                           f"{len(rows)} samples it was called with")
     out = log.extra.setdefault(str(column), [None] * size)
     for i, v in zip(rows, values):
-        out[i] = v
+        out[i] = _plain(v)
+
+
+def _plain(v):
+    """A logged value as JSON data (it goes to rollouts.jsonl): numpy/torch scalars as floats, anything that
+    JSON cannot hold as its repr (cut to 1000 characters)."""
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return v
+    if _number(v) is not None:
+        return _number(v)
+    try:
+        json.dumps(v)
+        return v
+    except (TypeError, ValueError):
+        return repr(v)[:1000]
 
 
 @dataclass

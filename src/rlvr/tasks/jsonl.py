@@ -271,3 +271,49 @@ class JsonlTask:
         if example.answer is None:  # a prompt-only dataset: nothing to verify (left out of accuracy)
             return Check(correct=None, extracted=None, reason="no gold answer")
         return check_answer(completion, example.answer, fallback_last_number=self.config.fallback_last_number)
+
+
+# --------------------------------------------------------------------------------------------- from Python
+
+
+def from_python(cfg, train, eval_rows, data_dir: Path):
+    """(cfg, task) for a dataset passed to rlvr.train: the task reads `train` (and `eval_rows`) now; the
+    config records where the run keeps their copies (`save_python_datasets`), so `--resume` reads those."""
+    from rlvr.config import JsonlTaskConfig
+
+    fields = cfg.task.model_dump() if cfg.task.kind == "jsonl" else {}
+    fields.update(kind="jsonl", path=str(data_dir / "train"))
+    if eval_rows is not None:
+        fields["eval_path"] = str(data_dir / "eval")
+    task_cfg = JsonlTaskConfig(**fields)
+    return cfg.model_copy(update={"task": task_cfg}), JsonlTask(task_cfg, rows=train, eval_rows=eval_rows)
+
+
+def save_python_datasets(train, eval_rows, data_dir: Path, *, split: str = "train") -> None:
+    """Write the datasets passed from Python into the run folder (`datasets.save_to_disk`)."""
+    datasets = _quiet_datasets()
+    for name, ds in (("train", train), ("eval", eval_rows)):
+        if ds is None:
+            continue
+        ds = datasets.Dataset.from_list(ds) if isinstance(ds, list) else _select_split(ds, f"{name}_dataset", split)
+        ds.save_to_disk(str(data_dir / name))
+
+
+def check_fit(task, template: str, reward_fns) -> None:
+    """Before a run starts: conversational prompts need the chat template, and a dataset without gold answers
+    cannot feed a reward function that requires `answer` (e.g. `correct`, `math_answer`)."""
+    import inspect
+
+    if getattr(task, "conversational", False) and template != "chat":
+        raise DatasetError(f"{task.config.path}: its prompts are chat messages, which are rendered through the chat "
+                           f"template; set prompt.template=chat (it is {template!r})")
+    if getattr(task, "has_answers", True):
+        return
+    for r in reward_fns:
+        try:
+            param = inspect.signature(r.fn).parameters.get("answer")
+        except (TypeError, ValueError):
+            continue
+        if param is not None and param.default is param.empty and param.kind is not param.VAR_KEYWORD:
+            raise DatasetError(f"reward {r.name!r} needs a gold answer (`answer`), but {task.config.path} has none "
+                               f"(task.answer_field is null): set task.answer_field, or use rewards that need no answer")
