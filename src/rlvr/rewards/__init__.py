@@ -124,7 +124,8 @@ def resolve(spec, task: Task) -> Reward:
         try:
             fn = functools.reduce(getattr, attr.split("."), importlib.import_module(module_name))
         except (ImportError, AttributeError) as e:
-            raise RewardError(f"reward function {spec.function!r} could not be imported: {e}") from e
+            raise RewardError(f"reward function {spec.function!r} could not be imported: {e} (a module is found in "
+                              f"the working directory, on PYTHONPATH or installed)") from e
         return Reward(spec.name or attr.rpartition(".")[2], _with_args(fn, spec.args, spec.function), spec.weight, _sources(spec))
     check_spec(spec)
     if spec.name == "correct":
