@@ -59,14 +59,16 @@ def make_constant(value):
 @pytest.mark.slow
 def test_cli_resume_of_a_python_run_trains_on_its_functions(tmp_path, monkeypatch):
     mod = module(tmp_path, monkeypatch, "constants_a", CONSTANTS)
-    run = rlvr.train(preset="smoke", reward_funcs=[mod.one, mod.half], output_dir=str(tmp_path), name="py", **QUIET)
+    run = rlvr.train(preset="smoke", reward_funcs=[mod.one, mod.half], reward_weights=[2.0, 1.0],
+                     output_dir=str(tmp_path), name="py", **QUIET)
     assert recorded(run)["rewards"] == [
-        {"name": "one", "function": "constants_a:one", "weight": 1.0, "args": {}, "sources": None},
+        {"name": "one", "function": "constants_a:one", "weight": 2.0, "args": {}, "sources": None},
         {"name": "half", "function": "constants_a:half", "weight": 1.0, "args": {}, "sources": None}]
     assert cli.main(["train", "--resume", str(run), "steps=2"]) == 0  # what the Ctrl-C message recommends
-    last = metrics(run)[-1]
-    assert last["step"] == 2 and last["reward/mean"] == pytest.approx(1.5)  # one + half, not `correct`
-    assert "reward/correct/mean" not in last
+    rlvr.train(resume=run, reward_funcs=[mod.one, mod.half], steps=3)  # given again: their recorded weights
+    assert [m["step"] for m in metrics(run)] == [1, 2, 3]
+    assert [m["reward/mean"] for m in metrics(run)] == [2.5] * 3  # 2 * one + half, never `correct`
+    assert "reward/correct/mean" not in metrics(run)[1]
 
 
 @pytest.mark.slow

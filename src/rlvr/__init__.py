@@ -47,9 +47,12 @@ def train(config=None, *, preset: str | None = None, reward_funcs=None, reward_w
     elif eval_dataset is not None:
         raise config_mod.ConfigError("eval_dataset is given without train_dataset")
     cfg = config_mod.from_python(config, preset=preset, overrides=overrides, resume=resume)
-    if resume is not None and reward_funcs is None:
+    if resume is not None:
         from rlvr import rewards
 
-        rewards.check_recorded(cfg.rewards, resume)
+        if reward_funcs is None:
+            rewards.check_recorded(cfg.rewards, resume)
+        elif reward_weights is None and len(reward_funcs) == len(cfg.rewards) and all(s.function for s in cfg.rewards):
+            reward_weights = [s.weight for s in cfg.rewards]  # functions given again keep the weights they trained with
     return _train(cfg, reward_funcs=reward_funcs, reward_weights=reward_weights, train_dataset=train_dataset,
                   eval_dataset=eval_dataset, resume=resume)
