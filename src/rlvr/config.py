@@ -159,6 +159,11 @@ class GenerationConfig(Strict):
     temperature: float = doc(1.0, "Sampling temperature for rollouts (0: greedy).", ge=0)
     top_p: float = doc(1.0, "Nucleus sampling mass.", gt=0, le=1)
     top_k: int = doc(0, "Keep only the k most likely tokens (0: off).", ge=0)
+    min_p: float = doc(0.0, "Keep only tokens whose probability is at least min_p times the most likely token's "
+                       "(after temperature; 0: off).", ge=0, le=1)
+    repetition_penalty: float = doc(1.0, "Divide the positive logits (multiply the negative ones) of every token already "
+                                    "in the prompt or the completion by this (CTRL's penalty; 1: off). The behaviour "
+                                    "log-probs stay those of the raw logits.", gt=0)
 
 
 class GRPOConfig(Strict):
@@ -167,19 +172,40 @@ class GRPOConfig(Strict):
     advantage: Literal["grpo", "dr_grpo", "rloo"] = doc(
         "grpo", "`grpo`: (r - mean) / std per group; `dr_grpo`: r - mean; `rloo`: leave-one-out baseline."
     )
-    policy_loss: Literal["clip", "gspo"] = doc(
-        "clip", "`clip`: token-level clipped surrogate; `gspo`: sequence-level importance ratio (GSPO)."
-    )
+    scale_rewards: Literal["group", "batch", "none"] = doc(
+        "group", "What `grpo` advantages divide r - group mean by: the group's std (`group`), the std of every reward "
+        "in the step's batch (`batch`), or nothing (`none`, which is `dr_grpo`).")
+    policy_loss: Literal["clip", "gspo", "cispo", "sapo"] = doc(
+        "clip", "`clip`: token-level clipped surrogate; `gspo`: sequence-level importance ratio (GSPO); `cispo`: "
+        "the capped importance weight (no gradient) times A times log-prob, so every token keeps its gradient "
+        "(CISPO, MiniMax-M1); `sapo`: a smooth sigmoid gate instead of the hard clip (SAPO).")
+    cispo_cap: float = doc(5.0, "`cispo`: the importance weight pi / pi_old is capped at this (TRL: `epsilon_high` "
+                           "with `loss_type: cispo`).", gt=0)
+    sapo_temperature_pos: float = doc(1.0, "`sapo`: gate temperature for tokens with positive advantage.", gt=0)
+    sapo_temperature_neg: float = doc(1.05, "`sapo`: gate temperature for tokens with zero or negative advantage.", gt=0)
     loss_aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = doc(
         "token_mean",
         "`token_mean` (DAPO), `seq_mean_token_mean` (original GRPO), `seq_mean_token_sum_norm` (Dr. GRPO).",
     )
     clip_low: float = doc(0.2, "Lower clip range: ratio >= 1 - clip_low.", ge=0, lt=1)
     clip_high: float = doc(0.28, "Upper clip range: ratio <= 1 + clip_high (DAPO clip-higher > clip_low).", ge=0)
-    updates_per_batch: int = doc(1, "Optimizer steps on each batch of rollouts (old log-probs taken first).", ge=1)
+    updates_per_batch: int = doc(1, "Passes over each batch of rollouts (old log-probs taken first); TRL's "
+                                 "`num_iterations`.", ge=1)
+    mini_batches: int = doc(1, "Optimizer steps per pass: the batch is split into this many contiguous mini-batches "
+                            "(whole rows, in order), each normalised on its own; TRL's `steps_per_generation`. "
+                            "The learning-rate schedule still advances once per training step.", ge=1)
+    entropy_coef: float = doc(0.0, "Entropy bonus: the loss gets -entropy_coef times each token's entropy, "
+                              "aggregated like the surrogate.", ge=0)
     kl_coef: float = doc(0.0, "Weight of KL(policy || reference) in the loss; 0: no reference model at all.", ge=0)
     kl_estimator: Literal["k1", "k2", "k3"] = doc("k3", "Per-token KL estimator.")
-    skip_zero_signal_groups: bool = doc(True, "Leave groups whose rewards are all equal out of the backward pass.")
+    skip_zero_signal_groups: bool = doc(True, "Leave groups whose rewards are all equal out of the backward pass, "
+                                        "where that changes nothing but the work (their advantage is 0; no KL or "
+                                        "entropy term): the loss keeps the normalisers of the whole batch.")
+    dynamic_sampling: bool = doc(False, "DAPO's dynamic sampling: sample further prompts (next in the data stream) "
+                                 "until `prompts_per_step` groups with signal (rewards not all equal) are found; the "
+                                 "step trains on those only.")
+    dynamic_sampling_max_rounds: int = doc(4, "Generation rounds per step at most with `dynamic_sampling` (the first "
+                                           "included); a step still short of groups then trains on the ones it has.", ge=1)
     mask_truncated: bool = doc(False, "Leave completions that hit max_new_tokens out of the loss.")
     adv_eps: float = doc(1e-4, "Added to the group std in `grpo` advantages.", gt=0)
     tis_cap: float = doc(2.0, "Truncated importance sampling cap C for rollouts from lagging weights "
@@ -283,6 +309,15 @@ class TrainConfig(Strict):
     def _consistent(self):
         if self.grpo.advantage == "rloo" and self.grpo.samples_per_prompt < 2:
             raise ValueError("grpo.advantage=rloo needs grpo.samples_per_prompt >= 2")
+        if self.grpo.scale_rewards != "group" and self.grpo.advantage != "grpo":
+            raise ValueError(f"grpo.scale_rewards={self.grpo.scale_rewards} applies to grpo.advantage=grpo "
+                             f"(got grpo.advantage={self.grpo.advantage})")
+        if self.grpo.dynamic_sampling and self.cluster.async_steps:
+            raise ValueError("grpo.dynamic_sampling=true needs cluster.async_steps=0: the next step's prompts depend "
+                             "on how many this step consumed")
+        if self.grpo.mini_batches > self.grpo.prompts_per_step * self.grpo.samples_per_prompt:
+            raise ValueError(f"grpo.mini_batches={self.grpo.mini_batches} is more than the "
+                             f"{self.grpo.prompts_per_step * self.grpo.samples_per_prompt} rollouts of a step")
         if self.eval.samples and max(self.eval.k) > self.eval.samples:
             raise ValueError(f"eval.k={self.eval.k} needs eval.samples >= {max(self.eval.k)}")
         return self
@@ -438,9 +473,57 @@ def validate(model_cls, data: dict):
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key"
+                msg = "unknown key" + did_you_mean(model_cls, err["loc"])
             lines.append(f"  {loc or '(top level)'}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else ""))
         raise ConfigError("invalid config:\n" + "\n".join(lines)) from None
+
+
+# TRL GRPOConfig names (and the HF TrainingArguments ones GRPO users set) -> the rlvr key that does that job.
+# The full mapping, with what is not supported, is in the README's "Moving from TRL" table.
+TRL_NAMES = {
+    "beta": "grpo.kl_coef", "num_generations": "grpo.samples_per_prompt", "epsilon": "grpo.clip_low",
+    "epsilon_high": "grpo.clip_high", "max_completion_length": "generation.max_new_tokens",
+    "learning_rate": "optim.lr", "loss_type": "grpo.loss_aggregation` or `grpo.policy_loss",
+    "scale_rewards": "grpo.scale_rewards", "num_iterations": "grpo.updates_per_batch",
+    "steps_per_generation": "grpo.mini_batches", "generation_batch_size": "grpo.prompts_per_step",
+    "temperature": "generation.temperature", "top_p": "generation.top_p", "top_k": "generation.top_k",
+    "min_p": "generation.min_p", "repetition_penalty": "generation.repetition_penalty",
+    "mask_truncated_completions": "grpo.mask_truncated", "importance_sampling_level": "grpo.policy_loss",
+    "sapo_temperature_pos": "grpo.sapo_temperature_pos", "sapo_temperature_neg": "grpo.sapo_temperature_neg",
+    "vllm_importance_sampling_cap": "grpo.tis_cap", "reward_weights": "rewards[].weight",
+    "max_steps": "steps", "num_train_epochs": "steps", "per_device_train_batch_size": "optim.micro_batch_size",
+    "weight_decay": "optim.weight_decay", "warmup_steps": "optim.warmup_steps", "lr_scheduler_type": "optim.schedule",
+    "max_grad_norm": "optim.max_grad_norm", "adam_beta1": "optim.betas", "adam_beta2": "optim.betas",
+    "save_steps": "checkpoint.save_every", "save_total_limit": "checkpoint.keep_last", "report_to": "log.report_to",
+    "bf16": "dtype", "model_name_or_path": "model", "per_device_eval_batch_size": "eval.batch_size",
+}
+
+
+def did_you_mean(model_cls, loc: tuple) -> str:
+    """` (did you mean `key`?)` for an unknown key at `loc` (pydantic's path), or "": a TRL name, a valid key
+    at another level (`temperature` at the top), or a close misspelling of either."""
+    import difflib
+
+    parts = [p for p in loc if not isinstance(p, int)]
+    if len(parts) > 1 and parts[0] == "task" and isinstance(loc[1], str) and loc[1] != parts[-1]:
+        parts.pop(1)  # the task kind pydantic puts in the path of a tagged union
+    name, parent = str(parts[-1]), ".".join(str(p) for p in parts[:-1])
+    written = {k.replace("[]", ""): k for k, _, _ in reference(model_cls)}  # path form -> as documented
+    keys = list(written)
+    leaf = {k.rsplit(".", 1)[-1]: k for k in reversed(keys)}  # a leaf name's key (the shallowest one)
+    siblings = [k.rsplit(".", 1)[-1] for k in keys if k.rpartition(".")[0] == parent]
+    guess = None
+    if name in TRL_NAMES:
+        guess = TRL_NAMES[name]
+    elif name in leaf:
+        guess = leaf[name]
+    elif close := difflib.get_close_matches(name, siblings, n=1, cutoff=0.75):
+        guess = f"{parent}.{close[0]}" if parent else close[0]
+    elif close := difflib.get_close_matches(name, list(TRL_NAMES), n=1, cutoff=0.8):
+        guess = TRL_NAMES[close[0]]
+    elif close := difflib.get_close_matches(name, list(leaf), n=1, cutoff=0.8):
+        guess = leaf[close[0]]
+    return f" (did you mean `{written.get(guess, guess)}`?)" if guess else ""
 
 
 def dump(config: BaseModel) -> str:

@@ -82,13 +82,15 @@ class Sampling:
     temperature: float = 1.0  # 0: greedy
     top_p: float = 1.0
     top_k: int = 0
-
+    min_p: float = 0.0  # 0: off
+    repetition_penalty: float = 1.0  # 1: off
 
     @classmethod
     def of(cls, generation_cfg, **changes) -> "Sampling":
         """From a `generation` config section, with fields changed (`temperature=0.0` for greedy)."""
         g = generation_cfg
-        fields = dict(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k)
+        fields = dict(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+                      min_p=g.min_p, repetition_penalty=g.repetition_penalty)
         return cls(**{**fields, **changes})
 
 
@@ -165,8 +167,14 @@ def uniforms(seeds: Tensor, t: int | Tensor) -> Tensor:
     return _lsr(z, 11).double() * 2.0**-53
 
 
-def sample_next(logits: Tensor, s: Sampling, u: Tensor) -> Tensor:
-    """[B, V] logits, [B] uniforms in [0, 1) -> [B] token ids, with temperature, top-k and top-p filtering."""
+def sample_next(logits: Tensor, s: Sampling, u: Tensor, seen: Tensor | None = None) -> Tensor:
+    """[B, V] logits, [B] uniforms in [0, 1) -> [B] token ids. In order: the repetition penalty on the tokens
+    `seen` ([B, V] bool: in the row's prompt or completion so far), then temperature (0: greedy), top-k, top-p
+    and min-p filtering. Each row uses only its own logits, uniform and seen tokens."""
+    if s.repetition_penalty != 1.0:
+        if seen is None:
+            raise ValueError("repetition_penalty needs the tokens seen so far")
+        logits = repetition_penalised(logits.float(), seen, s.repetition_penalty)
     if s.temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits.float() / s.temperature
@@ -179,7 +187,23 @@ def sample_next(logits: Tensor, s: Sampling, u: Tensor) -> Tensor:
         drop = cum - sorted_logits.softmax(dim=-1) > s.top_p  # keep the smallest prefix reaching top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return sample_categorical(logits.softmax(dim=-1), u)
+    probs = logits.softmax(dim=-1)
+    if s.min_p > 0.0:  # keep tokens at least min_p times as likely as the row's most likely one
+        probs = probs.masked_fill(probs < s.min_p * probs.max(dim=-1, keepdim=True).values, 0.0)
+    return sample_categorical(probs, u)
+
+
+def repetition_penalised(logits: Tensor, seen: Tensor, penalty: float) -> Tensor:
+    """CTRL's repetition penalty (as transformers and vLLM apply it): a seen token's logit is divided by
+    `penalty` where positive and multiplied by it where negative, so penalty > 1 always makes it less likely."""
+    penalised = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalised, logits)
+
+
+def seen_tokens(ids: Tensor, mask: Tensor, vocab: int) -> Tensor:
+    """[B, P] token ids and their mask -> [B, V] bool: which tokens occur in each row (padding left out)."""
+    counts = torch.zeros(ids.shape[0], vocab, dtype=torch.int32, device=ids.device)
+    return counts.scatter_add_(1, ids, mask.to(torch.int32)) > 0
 
 
 def sample_categorical(probs: Tensor, u: Tensor) -> Tensor:
@@ -281,12 +305,12 @@ class TransformersEngine:
             # row r is sample r % n of global prompt first_prompt + r // n
             row = torch.arange(len(prompts) * n, device=device)
             seeds = row_seeds(seed, first_prompt + row // n, row % n)
-            completion, logprobs = self._decode(logits, cache, prompt_mask, sampling, seeds)
+            completion, logprobs = self._decode(logits, cache, prompt_mask, sampling, seeds, prompt_ids)
         finally:
             model.train(was_training)
         return self._record(prompt_ids, prompt_mask, completion, logprobs)
 
-    def _decode(self, logits, cache, mask, s: Sampling, seeds: Tensor) -> tuple[Tensor, Tensor]:
+    def _decode(self, logits, cache, mask, s: Sampling, seeds: Tensor, prompt_ids: Tensor) -> tuple[Tensor, Tensor]:
         """-> completion ids [B, T] (pad after EOS) and their float32 log-probs under the raw logits [B, T]."""
         device = logits.device
         eos = torch.tensor(self.eos_ids, device=device)
@@ -294,9 +318,13 @@ class TransformersEngine:
         done = torch.zeros(B, dtype=torch.bool, device=device)
         pos = positions(mask)[:, -1:]
         tokens, logprobs = [], []
+        # [B, V] tokens in each row's prompt and completion so far, for the repetition penalty
+        seen = seen_tokens(prompt_ids, mask, logits.shape[-1]) if s.repetition_penalty != 1.0 else None
         for t in range(s.max_new_tokens):
             logits = logits.float()  # [B, V]; a no-op for fp32 weights, one copy for bf16 (sampling needs it too)
-            nxt = sample_next(logits, s, uniforms(seeds, t))
+            nxt = sample_next(logits, s, uniforms(seeds, t), seen)
+            if seen is not None:
+                seen[torch.arange(B, device=device), nxt] = True
             # behaviour log-prob at temperature 1: the picked logit minus one logsumexp per row
             lp = logits.gather(-1, nxt[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
             nxt = torch.where(done, torch.full_like(nxt, self.pad_id), nxt)

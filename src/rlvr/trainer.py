@@ -66,14 +66,17 @@ def run_dir_for(cfg) -> Path:
 # --------------------------------------------------------------------------------------------- phases
 
 
-def rollout(engine, tokenizer, cfg, examples: list[Example], step: int):
-    """Submit the step's sampling; returns a pending result (`.result()` -> Generation)."""
+def rollout(engine, tokenizer, cfg, examples: list[Example], step: int, first_prompt: int = 0):
+    """Submit the step's sampling; returns a pending result (`.result()` -> Generation). `first_prompt`: the
+    step's index of examples[0] (dynamic sampling's later rounds continue the step's prompt numbering, so they
+    draw from their own sampling streams)."""
     texts = [
         prompts.render(ex.question, template=cfg.prompt.template, tokenizer=tokenizer, system_prompt=cfg.prompt.system_prompt)
         for ex in examples
     ]
     sampling = Sampling.of(cfg.generation)
-    return engine.submit(texts, n=cfg.grpo.samples_per_prompt, sampling=sampling, seed=step_seed(cfg.seed, step))
+    return engine.submit(texts, n=cfg.grpo.samples_per_prompt, sampling=sampling, seed=step_seed(cfg.seed, step),
+                         first_prompt=first_prompt)
 
 
 def reward(score, examples: list[Example], gen: Generation, step: int, n: int,
@@ -89,8 +92,49 @@ def reward(score, examples: list[Example], gen: Generation, step: int, n: int,
 def advantage(batch: Rollouts, cfg) -> Rollouts:
     """The batch with its advantages [B] and zero-signal groups [G] (groups whose rewards are all equal)."""
     grouped = batch.reward.view(-1, cfg.grpo.samples_per_prompt)
-    adv = algos.ADVANTAGES[cfg.grpo.advantage](grouped, eps=cfg.grpo.adv_eps).flatten()
+    adv = algos.ADVANTAGES[cfg.grpo.advantage](grouped, eps=cfg.grpo.adv_eps, scale=cfg.grpo.scale_rewards).flatten()
     return dataclasses.replace(batch, advantage=adv, zero_signal=algos.zero_signal_groups(grouped))
+
+
+def dynamic_sample(first: Rollouts, more, cfg, pad_id: int) -> tuple[Rollouts, int, dict]:
+    """DAPO's dynamic sampling: keep the groups with signal (rewards not all equal) until `prompts_per_step`
+    are kept, sampling further rounds of `prompts_per_step` prompts while short, `dynamic_sampling_max_rounds`
+    rounds at most. `first`: round 0's rewarded rollouts; `more(r)`: round r's, for the next prompts of the
+    data stream. Returns the batch to train on (the first groups with signal, in stream order; all of round 0
+    if no group has any), the prompts consumed (every sampled round's, so the data position moves past them
+    and a resumed run samples the same), and the `dynamic_sampling/*` metrics."""
+    P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
+    rounds, found = [first], []
+    while True:
+        signal = ~algos.zero_signal_groups(rounds[-1].reward.view(-1, n))
+        found += [(len(rounds) - 1, int(gi)) for gi in signal.nonzero().flatten()]
+        if len(found) >= P or len(rounds) == cfg.grpo.dynamic_sampling_max_rounds:
+            break
+        rounds.append(more(len(rounds)))
+    sampled = sum(len(r.reward) // n for r in rounds)
+    stats = {"dynamic_sampling/rounds": len(rounds), "dynamic_sampling/signal_fraction": len(found) / sampled,
+             "dynamic_sampling/filled": min(len(found), P) / P}
+    if not found:
+        return first, len(rounds) * P, stats
+    keep = found[:P]
+    rows = [(r, g * n + j) for r, g in keep for j in range(n)]
+    # rows are in round order: one selection per round, then the rounds' shards re-padded into one record
+    gen = Generation.cat([select(rounds[r].gen, [i for q, i in rows if q == r]) for r in sorted({q for q, _ in rows})],
+                         pad_id)
+    per_reward = {k: [rounds[r].per_reward[k][i] for r, i in rows] for k in first.per_reward}
+    errors = [rounds[r].errors[i] if rounds[r].errors else None for r, i in rows]
+    batch = Rollouts(first.step, [rounds[r].examples[i] for r, i in rows], gen, per_reward,
+                     torch.stack([rounds[r].reward[i] for r, i in rows]), torch.stack([rounds[r].correct[i] for r, i in rows]),
+                     errors=errors if any(errors) else None, staleness=first.staleness)
+    return batch, len(rounds) * P, stats
+
+
+def select(gen: Generation, rows: list[int]) -> Generation:
+    """The rows of a Generation, in the given order (padding kept as it was)."""
+    idx = torch.tensor(rows, device=gen.completion_ids.device)
+    return Generation(gen.prompt_ids[idx], gen.prompt_mask[idx], gen.completion_ids[idx], gen.completion_mask[idx],
+                      gen.truncated[idx.to(gen.truncated.device)], [gen.texts[i] for i in rows],
+                      None if gen.logprobs is None else gen.logprobs[idx.to(gen.logprobs.device)])
 
 
 def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) -> dict:
@@ -235,13 +279,21 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                                                      epoch=data_position / len(task) if hasattr(task, "__len__") else 0.0)
                     batch = reward(workers.score, examples, gen, step + 1, n, state)
                     batch = dataclasses.replace(batch, staleness=step - version)
+                    consumed, sampled = P, {}
+                    if cfg.grpo.dynamic_sampling:  # more rounds of the next prompts until the batch is full of signal
+                        def more(r: int) -> Rollouts:
+                            extra = examples_at(data_position + r * P)
+                            gen_r = rollout(engine, tokenizer, cfg, extra, step, first_prompt=r * P).result()
+                            return reward(workers.score, extra, gen_r, step + 1, n)
+
+                        batch, consumed, sampled = dynamic_sample(batch, more, cfg, tokenizer.pad_token_id)
                     t2 = time.perf_counter()
                     batch = advantage(batch, cfg)
                     lr = learner.lr()
-                    stats = learner.update(batch)
+                    stats = {**learner.update(batch), **sampled}
                     engine.sync(learner.policy())
                     t3 = time.perf_counter()
-                    data_position += P
+                    data_position += consumed
                     seconds = {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}
                     metrics = step_metrics(batch, stats, cfg, lr, seconds)
                     log.log(step + 1, metrics)
