@@ -43,7 +43,7 @@ except ImportError as e:  # pragma: no cover - rlvr.cluster.check names the fix 
 
 from rlvr import config as config_mod, rewards as rewards_mod, rollout, tasks
 from rlvr.cluster import Workers
-from rlvr.learner import Learner
+from rlvr.learner import Learner, check_fsdp
 
 ROLLOUT_ATTEMPTS = 3  # a rollout shard is tried this often before the run stops
 REWARD_ATTEMPTS = 2  # a reward shard is tried this often before it is scored one sample at a time
@@ -157,8 +157,9 @@ class LearnerWorker:
     def weights(self) -> dict:
         return self.learner.weights()
 
-    def save(self, folder: str, step: int, data_position: int, extra) -> str:
-        return str(self.learner.save(Path(folder), step=step, data_position=data_position, extra=extra))
+    def save(self, folder: str, step: int, data_position: int, extra) -> str | None:
+        path = self.learner.save(Path(folder), step=step, data_position=data_position, extra=extra)
+        return None if path is None else str(path)  # None: an FSDP learner other than 0
 
 
 # --------------------------------------------------------------------------------------------- fault handling
@@ -332,16 +333,21 @@ class RayRewards:
 
 
 class RayLearner:
-    """The learner contract over the data-parallel group: the batch goes to every rank once (object store)."""
+    """The learner contract over the data-parallel group: the batch goes to every rank once (object store).
 
-    def __init__(self, actors: list, state: dict):
-        self.actors, self.state = actors, state
+    `fsdp`: the learners shard the model (cluster.fsdp), so gathering the weights and saving are collective:
+    every rank is called and learner 0's result is used."""
+
+    def __init__(self, actors: list, state: dict, *, fsdp: bool = False):
+        self.actors, self.state, self.fsdp = actors, state, fsdp
         self._lr = ray.get(actors[0].lr.remote())
+        self._others: list = []  # the other ranks' part in the last weights gather (empty dicts): checked later
 
     def lr(self) -> float:
         return self._lr
 
     def update(self, batch) -> dict:
+        self._settle()
         ref = ray.put(batch)
         results = ray.get([a.update.remote(ref) for a in self.actors])
         stats, self._lr = results[0]
@@ -349,10 +355,21 @@ class RayLearner:
 
     def policy(self):
         """An object ref of learner 0's weights: rollout workers resolve it, the driver never copies it."""
-        return self.actors[0].weights.remote()
+        if not self.fsdp:
+            return self.actors[0].weights.remote()
+        self._settle()
+        first, *self._others = [a.weights.remote() for a in self.actors]
+        return first
 
     def save(self, folder: Path, *, step: int, data_position: int, extra: dict | None = None) -> Path:
-        return Path(ray.get(self.actors[0].save.remote(str(folder), step, data_position, extra)))
+        self._settle()
+        actors = self.actors if self.fsdp else self.actors[:1]
+        return Path(ray.get([a.save.remote(str(folder), step, data_position, extra) for a in actors])[0])
+
+    def _settle(self) -> None:
+        """Raise now if another rank failed in the last weights gather."""
+        others, self._others = self._others, []
+        ray.get(others)
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
@@ -388,6 +405,7 @@ def connect(cfg) -> bool:
 
 def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers:
     c = cfg.cluster
+    check_fsdp(cfg)  # before any actor starts
     owned = connect(cfg)
     data = cfg.model_dump(mode="json")
     try:
@@ -401,7 +419,7 @@ def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers
         ]
         init = ray.get(learners[0].rendezvous.remote())
         states = ray.get([a.setup.remote(init, str(checkpoint) if checkpoint else None) for a in learners])
-        learner = RayLearner(learners, states[0])
+        learner = RayLearner(learners, states[0], fsdp=c.fsdp)
         tokenizer = ray.get(learners[0].tokenizer.remote())
 
         rollout_cls, reward_cls = ray.remote(RolloutWorker), ray.remote(RewardWorker)
