@@ -39,7 +39,8 @@ def test_parquet_json_arrays_and_dataset_folders_are_read(tmp_path):
     ds.save_to_disk(str(tmp_path / "saved"))
     datasets.DatasetDict({"train": ds, "test": ds.select(range(3))}).save_to_disk(str(tmp_path / "dict"))
     ds.to_parquet(str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet"))  # a hub dataset's layout
-    for source in ["d.parquet", "d.json", "saved", "dict", "hub"]:
+    ds.to_json(str(tmp_path / "d.jsonl.gz"), compression="gzip")
+    for source in ["d.parquet", "d.json", "saved", "dict", "hub", "d.jsonl.gz"]:
         task = task_for(tmp_path / source)
         assert [ex.question for ex in task.train + task.eval] == [r["question"] for r in ROWS], source
         assert task.eval[0].answer == "8" and task.eval[0].columns == {"level": 1}, source
@@ -232,6 +233,8 @@ def test_a_dataset_object_with_weighted_rewards_from_python(tmp_path):
     cfg = rlvr.config.resumed(run)
     assert cfg.task.path == str(run / "data" / "train")
     assert [ex.question for ex in tasks.build(cfg.task).train] == [r["prompt"] for r in chat_rows(4)]
+    rlvr.train(resume=run, steps=3)  # no dataset passed: the copy; the functions and weights as recorded
+    assert [m["reward/mean"] for m in read_jsonl(run / "metrics.jsonl")] == pytest.approx([2.0] * 3)
 
 
 @pytest.mark.slow

@@ -340,6 +340,9 @@ def score(
         try:
             got = r.fn(prompts=sub[0], completions=sub[1], **sub[2], **hooks) if rows else []
         except Exception as e:
+            for *_, started in calls:  # async functions called before this one: never to be awaited now
+                if inspect.iscoroutine(started):
+                    started.close()
             raise RewardError(f"reward {r.name!r} raised {type(e).__name__}: {e}" + _locate(r, *sub, state)) from e
         calls.append((r, rows, sub, got))
     pending = [k for k, (_, _, _, got) in enumerate(calls) if inspect.isawaitable(got)]

@@ -17,6 +17,7 @@ by file and line; everything else goes through the `datasets` library, and a bad
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sys
@@ -29,6 +30,7 @@ PROMPT_FIELDS = ("prompt", "question")
 PARQUET_MAGIC = b"PAR1"
 # File suffixes read through `datasets` (its builder name per suffix); anything else is read as JSONL.
 BUILDERS = {".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst")  # JSON/JSONL/CSV files compressed: read through `datasets`
 
 
 class DatasetError(ValueError):
@@ -71,8 +73,21 @@ def iter_objects(path: str | Path):
 def _quiet_datasets():
     import datasets
 
-    datasets.disable_progress_bars()  # a run has its own progress bar; "Generating train split" is noise
     return datasets
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """datasets' progress bars off while rlvr reads or writes (a run has its own), then as they were."""
+    from datasets.utils import logging as ds_logging
+
+    was = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            ds_logging.enable_progress_bar()
 
 
 def _select_split(ds, name: str, split: str):
@@ -104,7 +119,11 @@ def _load_path(path: Path, split: str):
         except Exception as e:  # noqa: BLE001 - datasets raises many kinds here; all mean "cannot read this folder"
             raise DatasetError(f"{path}: a folder that is neither a `datasets.save_to_disk` folder nor a folder of "
                                f"data files `datasets.load_dataset` reads ({type(e).__name__}: {e})") from None
-    builder = BUILDERS.get(path.suffix.lower())
+    suffixes = [x.lower() for x in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSED:  # data.jsonl.gz: datasets decompresses it
+        builder = "json" if suffixes[-2] == ".jsonl" else BUILDERS.get(suffixes[-2])
+    else:
+        builder = BUILDERS.get(path.suffix.lower())
     if builder is None:
         with path.open("rb") as f:
             if f.read(4) == PARQUET_MAGIC:  # a parquet file under another name
@@ -198,7 +217,11 @@ def to_example(where: str, row: dict, *, prompt_field: str | None = None, answer
 def read_rows(source, *, prompt_field: str | None = None, answer_field: str | None = "answer",
               split: str = "train") -> list[Example]:
     """Every row of `source` (see `open_source`) as an Example; a bad row fails naming the file and row."""
-    name, rows, columns = open_source(source, split=split)
+    if isinstance(source, (str, Path)) and str(source) != "-" and Path(source).suffix.lower() != ".jsonl":
+        with _no_progress_bars():  # `datasets` reads it (or it is JSONL under another name: read here, later)
+            name, rows, columns = open_source(source, split=split)
+    else:
+        name, rows, columns = open_source(source, split=split)
     if columns is not None:  # a column missing everywhere is named once, with the columns there are
         wanted = [prompt_field] if prompt_field else list(PROMPT_FIELDS)
         if not any(c in columns for c in wanted):
@@ -296,7 +319,8 @@ def save_python_datasets(train, eval_rows, data_dir: Path, *, split: str = "trai
         if ds is None:
             continue
         ds = datasets.Dataset.from_list(ds) if isinstance(ds, list) else _select_split(ds, f"{name}_dataset", split)
-        ds.save_to_disk(str(data_dir / name))
+        with _no_progress_bars():
+            ds.save_to_disk(str(data_dir / name))
 
 
 def check_fit(task, template: str, reward_fns) -> None:
