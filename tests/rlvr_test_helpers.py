@@ -82,3 +82,18 @@ class GradProbe:
 
         stats = self.learner.update(batch)
         return torch.cat([p.grad.flatten() for p in self.learner.model.parameters() if p.requires_grad]), stats
+
+
+# ----------------------------------------------------------------------------------- faults for run safety
+
+
+def raise_on_call(prompts, completions, **kwargs):
+    """digit_share, except that its call number $RLVR_TEST_RAISE_AT (counted in the file $RLVR_TEST_CALLS,
+    so the count survives a resume in a new process) raises: a reward that fails at one step."""
+    counter = os.environ["RLVR_TEST_CALLS"]
+    calls = (int(open(counter).read()) if os.path.exists(counter) else 0) + 1
+    with open(counter, "w") as f:
+        f.write(str(calls))
+    if calls == int(os.environ.get("RLVR_TEST_RAISE_AT", "0")):
+        raise ConnectionError(f"the grader went away (call {calls})")
+    return digit_share(prompts, completions)

@@ -47,7 +47,11 @@ def logged_steps(path: Path) -> set[int]:
 
 
 class Loggers:
-    def __init__(self, run_dir: Path, config, *, report_to: list[str], wandb_project: str):
+    """`purge_step`: on resume, the first step to be logged again. TensorBoard then hides what an earlier
+    process logged from that step on (the steps after the checkpoint, which the resumed run replays), so
+    each step shows once; the JSONL files are truncated by the trainer (`truncate_jsonl`)."""
+
+    def __init__(self, run_dir: Path, config, *, report_to: list[str], wandb_project: str, purge_step: int | None = None):
         self.metrics = (run_dir / "metrics.jsonl").open("a")
         self.rollouts = (run_dir / "rollouts.jsonl").open("a")
         self.evals = (run_dir / "eval.jsonl").open("a")
@@ -55,7 +59,7 @@ class Loggers:
         if "tensorboard" in report_to:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
         if "wandb" in report_to:
             try:
                 import wandb

@@ -18,6 +18,7 @@ learner re-weights them with truncated importance sampling.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 import dataclasses
@@ -29,8 +30,8 @@ import torch
 from torch import Tensor
 
 from rlvr import algos, cluster, evaluate as evaluation, prompts, rewards as rewards_mod
-from rlvr import runs, tasks
-from rlvr.learner import trained_rows  # noqa: F401  (part of the trainer's public surface)
+from rlvr import checkpoint, runs, tasks
+from rlvr.learner import NonFiniteUpdate, trained_rows  # noqa: F401  (part of the trainer's public surface)
 from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
 from rlvr.progress import Bar
 from rlvr.rollout import Generation, Ready, Sampling
@@ -162,6 +163,19 @@ def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) ->
     return out
 
 
+NO_SIGNAL_STEPS = 3  # steps running without a learning signal before the trainer warns (once per streak)
+
+
+def no_signal(batch: Rollouts) -> str | None:
+    """Why this batch cannot teach anything (every reward None; every group's rewards equal), or None."""
+    values = [v for vs in batch.per_reward.values() for v in vs]
+    if values and all(math.isnan(v) for v in values):
+        return "every reward function returned None for every sample"
+    if bool(batch.zero_signal.all()):
+        return "in every group all samples got the same reward, so every advantage is 0"
+    return None
+
+
 def rollout_records(batch: Rollouts, limit: int) -> list[dict]:
     n = len(batch.gen.texts) if limit < 0 else min(limit, len(batch.gen.texts))
     return [
@@ -222,8 +236,12 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         jsonl_task.save_python_datasets(train_dataset, eval_dataset, data_dir, split=cfg.task.split)
     ckpt_dir = run / "checkpoints"
 
-    workers = cluster.start(cfg, task=task, reward_fns=reward_fns, from_python=reward_funcs is not None, checkpoint=last,
-                            console=console)
+    try:  # a start that fails (the model cannot load, ...) leaves no folder behind; a resumed run's folder stays
+        workers = cluster.start(cfg, task=task, reward_fns=reward_fns, from_python=reward_funcs is not None,
+                                checkpoint=last, console=console)
+    except BaseException:
+        opened.discard()
+        raise
     engine, learner, tokenizer = workers.engine, workers.learner, workers.tokenizer
     start, data_position = learner.state.get("step", 0), learner.state.get("data_position", 0)
     in_flight = learner.state.get("extra", {}).get("in_flight")  # asynchronous: rollouts sampled before the save
@@ -234,7 +252,13 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         truncate_jsonl(run / name, max_step=start if last is not None else -1)
     done_evals = logged_steps(run / "eval.jsonl")
 
-    log = Loggers(run, cfg.model_dump(mode="json"), report_to=cfg.log.report_to, wandb_project=cfg.log.wandb_project)
+    try:  # on resume TensorBoard hides the earlier process's steps after the checkpoint: they are replayed
+        log = Loggers(run, cfg.model_dump(mode="json"), report_to=cfg.log.report_to, wandb_project=cfg.log.wandb_project,
+                      purge_step=(start + 1 if last is not None else 0) if resume else None)
+    except BaseException:
+        workers.close()
+        opened.discard()
+        raise
     P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
     lag = cfg.cluster.async_steps
 
@@ -260,6 +284,9 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
 
     evals: dict[int, dict] = {}
     stop = runs.StopRequest()
+    # done: steps completed in this process's state; boundary: (step, pending) while the state is still that of a
+    # step boundary (before the update), so a failure there can save it; quiet: steps running without signal
+    done, boundary, quiet, ok = start, None, 0, False
     try:
         with stop:
             if start == 0 and cfg.eval.at_start:
@@ -267,6 +294,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
             with Bar(console, "step", cfg.steps, completed=start, enabled=cfg.log.progress) as bar:
                 for step in range(start, cfg.steps):
                     t0 = time.perf_counter()
+                    boundary = (step, pending)
                     examples = examples_at(data_position)
                     if pending is None:
                         pending = (step, step, rollout(engine, tokenizer, cfg, examples, step))
@@ -289,7 +317,14 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                         batch, consumed, sampled = dynamic_sample(batch, more, cfg, tokenizer.pad_token_id)
                     t2 = time.perf_counter()
                     batch = advantage(batch, cfg)
+                    why, quiet = no_signal(batch), quiet + 1
+                    quiet = quiet if why else 0
+                    if quiet == NO_SIGNAL_STEPS:
+                        console.print(f"WARNING: no learning signal for {quiet} steps running (steps {step + 2 - quiet}-"
+                                      f"{step + 1}): {why}. Check the reward functions (rollouts.jsonl has each sample's "
+                                      f"rewards).", style="bold red", markup=False)
                     lr = learner.lr()
+                    boundary = None  # from here until the step is logged, the state is no step's
                     stats = {**learner.update(batch), **sampled}
                     engine.sync(learner.policy())
                     t3 = time.perf_counter()
@@ -299,6 +334,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                     log.log(step + 1, metrics)
                     log.log_rollouts(rollout_records(batch, cfg.log.rollouts_per_step))
                     bar.update(step + 1, _step_info(metrics))
+                    done = step + 1
                     if stop.requested and step + 1 < cfg.steps:
                         path = save(step + 1)
                         console.print(f"interrupted: saved {path}; continue with: rlvr train --resume {run}")
@@ -313,9 +349,31 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                 before, after = evals[0]["accuracy"], evals[cfg.steps]["accuracy"]
                 console.print(f"held-out accuracy: {before:.3f} before training -> {after:.3f} after {cfg.steps} steps "
                               f"({after - before:+.3f}) on {evals[0]['problems']} problems")
+        ok = True
+    except NonFiniteUpdate as e:
+        kept = checkpoint.latest(ckpt_dir, verify=False)
+        console.print(f"step {done + 1}: {e}. " + (f"The last good checkpoint is {kept.name}; " if kept else "No checkpoint "
+                      "was saved yet; ") + f"change what made it diverge (a lower optim.lr, a reward's scale), then "
+                      f"continue with: rlvr train --resume {run} key=value", style="bold red", markup=False)
+        raise NonFiniteUpdate(f"step {done + 1}: {e}") from None
+    except Exception as e:  # a reward or rollout that raised: keep the steps completed since the last checkpoint
+        if boundary is not None and boundary[0] > start and not (ckpt_dir / f"step-{boundary[0]:06d}").exists():
+            pending = boundary[1]  # the in-flight rollouts as they were at that step's boundary
+            try:
+                save(boundary[0])
+            except Exception as again:
+                console.print(f"saving step {boundary[0]} failed too: {again}", markup=False)
+        kept = checkpoint.latest(ckpt_dir, verify=False)
+        if kept is not None:
+            console.print(f"{type(e).__name__} after step {done}: the run is saved at {kept}; fix the cause, then "
+                          f"continue with: rlvr train --resume {run}", style="bold red", markup=False)
+        raise
     finally:
         log.close()
         workers.close()
+        if not ok and done == start:  # nothing learned in this process: a fresh start's folder goes
+            opened.discard()
+        opened.release()
     return run
 
 
