@@ -268,6 +268,22 @@ def test_dynamic_sampling_trains_only_on_groups_with_signal_and_advances_the_dat
     assert state["data_position"] == 2 * sum(rounds)  # prompts_per_step per round sampled
 
 
+@pytest.mark.slow
+def test_dynamic_sampling_resumes_to_the_same_run(tmp_path):
+    """2 steps straight equal 1 step, then a resume to 2: the data position saved is where round sampling left it."""
+    common = ["eval.at_start=false", "eval.at_end=false", "log.report_to=[]", "generation.max_new_tokens=6",
+              "grpo.dynamic_sampling=true", "grpo.dynamic_sampling_max_rounds=3", "checkpoint.save_every=1"]
+    straight = trainer.train(tiny(tmp_path, "name=a", "steps=2", *common), reward_funcs=[parity_reward])
+    half = trainer.train(tiny(tmp_path, "name=b", "steps=1", *common), reward_funcs=[parity_reward])
+    trainer.train(tiny(tmp_path, "name=b", "steps=2", *common), reward_funcs=[parity_reward], resume=half)
+    assert (half / "rollouts.jsonl").read_text() == (straight / "rollouts.jsonl").read_text()
+    import json
+
+    metrics = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    # not vacuous: step 1 sampled more than one round, so step 2 starts past prompts_per_step, and was logged
+    assert metrics[0]["dynamic_sampling/rounds"] > 1 and [m["step"] for m in metrics] == [1, 2]
+
+
 # ------------------------------------------------------------------------------------------- did you mean
 
 
