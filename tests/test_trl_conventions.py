@@ -252,12 +252,18 @@ def test_open_r1_reward_functions_run_unchanged_on_a_conversational_parquet_data
     names = ["accuracy_reward", "format_reward", "tag_count_reward", "reasoning_steps_reward", "len_reward",
              "cosine_scaled_reward", "repetition_penalty_reward", "soft_overlong_punishment_reward"]
     assert len(metrics) == 2 and all(f"reward/{n}/mean" in metrics[-1] for n in names)
-    for rec in read_jsonl(run / "rollouts.jsonl"):  # each value is what the function gives that sample alone
+    for rec in read_jsonl(run / "rollouts.jsonl"):  # each per-sample value is what the function gives it alone
         c = [[{"role": "assistant", "content": rec["completion"]}]]
-        assert rec["rewards"]["format_reward"] == r1.format_reward(c)[0]
-        assert rec["rewards"]["tag_count_reward"] == r1.tag_count_reward(c)[0]
-        assert rec["rewards"]["soft_overlong_punishment_reward"] == (0.0 if rec["length"] <= 4 else (4 - rec["length"]) / 4)
+        i = int(rec["prompt"][1]["content"].split()[2])  # "What is i + i?"
+        sol = [chat_rows(8)[i]["solution"]]
+        alone = {f.__name__: f(completions=c, solution=sol, completion_ids=[[0] * rec["length"]])[0] for f in funcs}
+        assert {k: rec["rewards"][k] for k in names if k != "len_reward"} == {k: v for k, v in alone.items() if k != "len_reward"}
         assert rec["rewards"]["accuracy_reward"] in (0.0, 1.0)  # the gold parses: a verdict for every sample
+    for step in (1, 2):  # len_reward compares lengths across the call: the step's whole batch, as in TRL
+        recs = [r for r in read_jsonl(run / "rollouts.jsonl") if r["step"] == step]
+        sols = [chat_rows(8)[int(r["prompt"][1]["content"].split()[2])]["solution"] for r in recs]
+        batch = r1.len_reward([[{"role": "assistant", "content": r["completion"]}] for r in recs], sols)
+        assert [r["rewards"]["len_reward"] for r in recs] == batch
 
 
 def test_open_r1_reward_functions_by_hand():

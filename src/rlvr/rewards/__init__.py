@@ -1,11 +1,15 @@
 """Rewards: plain Python callables with TRL's signature, weighted and summed.
 
-    fn(prompts: list[str], completions: list[str], **columns) -> list[float | None]
+    fn(prompts, completions, completion_ids, trainer_state, log_metric, log_extra, **columns) -> list[float | None]
 
-`prompts` are the questions (before the prompt template), `completions` the decoded texts, and `columns`
-holds every dataset field by name as a list aligned with the batch (`answer`, and e.g. `numbers`, `target`
-for countdown). `None` means "does not apply to this sample": it is left out of the weighted sum (and of
-that function's logged mean). A function that raises stops the run with an error naming it and the sample.
+`prompts` are the questions (before the prompt template) as the dataset holds them: text, or chat messages
+(TRL's conversational format), for which each completion is `[{"role": "assistant", "content": text}]`
+instead of the decoded text. `columns` holds every dataset field by name as a list aligned with the batch
+(`answer`, and e.g. `numbers`, `target` for countdown); `trainer_state` (TrainerState) says how far the run
+is, and `log_metric(name, value)` / `log_extra(column, values)` log a step metric and a rollouts column.
+A function may be `async def` (the batch's are awaited together) and return Python, numpy or torch scalars.
+`None` means "does not apply to this sample": it is left out of the weighted sum (and of that function's
+logged mean). A function that raises stops the run with an error naming it and the sample.
 
 Rewards are told apart by position: two with the same name (two closures from one factory, one built-in
 twice with different `args`) get distinct names (`name`, `name_2`, ...) in the metrics and the total.
