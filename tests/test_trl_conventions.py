@@ -287,3 +287,36 @@ def test_open_r1_reward_functions_by_hand():
     assert r1.get_soft_overlong_punishment(8, 4)([[0] * 4, [0] * 6, [0] * 9]) == [0.0, -0.5, -1.0]
     with pytest.raises(TypeError, match="string indices must be integers"):
         r1.format_reward(["plain text"])  # what rlvr used to pass
+
+
+def test_ray_reward_workers_get_the_trainer_state_and_send_back_what_was_logged():
+    """The Ray reward phase (RayRewards over RewardWorkers, each on a shard), run in-process with a stand-in pool."""
+    ray_backend = pytest.importorskip("rlvr.cluster.ray_backend")
+    cfg = rlvr.config.load(preset="smoke")
+
+    def logs(prompts, completions, trainer_state, log_metric, log_extra, **kw):
+        log_metric("step", trainer_state.global_step)
+        log_extra("len", [len(c) for c in completions])
+        return [1.0] * len(completions)
+
+    threads = torch.get_num_threads()
+    try:  # a worker sets its process's torch threads
+        workers = [ray_backend.RewardWorker(cfg.model_dump(mode="json"), [rewards.Reward("logs", logs)], 1) for _ in range(2)]
+    finally:
+        torch.set_num_threads(threads)
+
+    class InProcessPool:
+        actors = workers
+
+        def submit(self, jobs):
+            return jobs
+
+        def gather(self, jobs, attempts):
+            return [getattr(self.actors[j.worker], j.method)(*j.args, **j.kwargs) for j in jobs]
+
+    task = tasks.build(cfg.task)
+    examples = [task.example(i) for i in range(4)]
+    s = ray_backend.RayRewards(InProcessPool(), ["logs"])(examples, ["a", "bb", "ccc", "dddd"], [[1]] * 4,
+                                                          rewards.TrainerState(global_step=3, max_steps=4))
+    assert s.log.metrics == {"step": [3.0, 3.0]}  # one call per shard
+    assert s.log.extra == {"len": [1, 2, 3, 4]} and s.totals == [1.0] * 4
