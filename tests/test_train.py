@@ -233,12 +233,14 @@ def _fake_batch(rewards, truncated):
 def test_trained_rows_skip_zero_signal_groups_and_truncated_completions(tmp_path):
     # groups of 2: (1, 1) has no signal; (0, 1) has; (1, 0) has, but its second completion was truncated
     batch = _fake_batch([1.0, 1.0, 0.0, 1.0, 1.0, 0.0], [False, False, False, False, False, True])
-    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2")
+    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.kl_coef=0")  # skipping is exact only without a KL term
     batch = trainer.advantage(batch, cfg)
     assert batch.zero_signal.tolist() == [True, False, False]
     assert trainer.trained_rows(batch, cfg).tolist() == [2, 3, 4, 5]
-    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.mask_truncated=true")
+    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.kl_coef=0", "grpo.mask_truncated=true")
     assert trainer.trained_rows(batch, cfg).tolist() == [2, 3, 4]
+    cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.kl_coef=0.01")  # a KL term: the rows stay in
+    assert trainer.trained_rows(batch, cfg).tolist() == [0, 1, 2, 3, 4, 5]
     cfg = tiny(tmp_path, "grpo.samples_per_prompt=2", "grpo.skip_zero_signal_groups=false")
     assert trainer.trained_rows(batch, cfg).tolist() == [0, 1, 2, 3, 4, 5]
 
