@@ -403,12 +403,32 @@ def connect(cfg) -> bool:
     return True
 
 
+def check_resources(cfg) -> None:
+    """Fail, naming the settings, when the cluster has fewer CPUs or GPUs than the actors ask for: Ray would
+    keep the actors it cannot place pending, and the run would wait for them forever without a word. (An
+    autoscaling cluster is judged by the nodes it has now.)"""
+    c = cfg.cluster
+    asked = {"CPU": c.rollout_workers * c.cpus_per_rollout_worker + c.reward_workers * c.cpus_per_reward_worker
+             + c.learners * c.cpus_per_learner,
+             "GPU": c.rollout_workers * c.gpus_per_rollout_worker + c.learners * c.gpus_per_learner}
+    have = ray.cluster_resources()
+    short = [f"{asked[r]:g} {r}s (it has {have.get(r, 0):g})" for r in asked if asked[r] > have.get(r, 0) + 1e-9]
+    if short:
+        raise ValueError(
+            "the Ray cluster is too small for cluster.*: the actors ask for " + " and ".join(short) + " "
+            f"(rollout_workers={c.rollout_workers} x cpus/gpus_per_rollout_worker={c.cpus_per_rollout_worker:g}/"
+            f"{c.gpus_per_rollout_worker:g}, reward_workers={c.reward_workers} x cpus_per_reward_worker="
+            f"{c.cpus_per_reward_worker:g}, learners={c.learners} x cpus/gpus_per_learner={c.cpus_per_learner:g}/"
+            f"{c.gpus_per_learner:g}): use fewer or smaller workers, or a bigger cluster")
+
+
 def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers:
     c = cfg.cluster
     check_fsdp(cfg)  # before any actor starts
     owned = connect(cfg)
     data = cfg.model_dump(mode="json")
     try:
+        check_resources(cfg)
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
         learner_cls = ray.remote(LearnerWorker)
         learners = [

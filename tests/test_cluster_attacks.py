@@ -1,0 +1,68 @@
+"""Attacks on the Ray backend: configurations and faults a user of verl/OpenRLHF would try, each of which once
+misbehaved (hung, or left things behind). On a local Ray shared by the module, like tests/test_cluster.py."""
+
+import io
+import threading
+
+import pytest
+import torch
+
+from rlvr import config, trainer
+from conftest import TESTS
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
+
+CPUS = 4  # the module's Ray: logical CPUs, whatever the machine has
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    threads = torch.get_num_threads()
+    ray.init(num_cpus=CPUS, num_gpus=0, include_dashboard=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
+    yield
+    ray.shutdown()
+    torch.set_num_threads(threads)
+
+
+def tiny(tmp_path, *overrides):
+    return config.load(preset="smoke", overrides=[f"output_dir={tmp_path}", "log.progress=false", "steps=1",
+                                                  "eval.at_start=false", "eval.at_end=false", "log.report_to=[]",
+                                                  "cluster.backend=ray", *overrides])
+
+
+def train_within(cfg, seconds: float):
+    """trainer.train in a thread: (finished in time, the exception it raised or None). A run that waits for
+    actors Ray cannot place never returns, so the test must not wait on it forever."""
+    from rich.console import Console
+    from rlvr_test_helpers import digit_share
+
+    got = {}
+
+    def go():
+        try:
+            trainer.train(cfg, reward_funcs=[digit_share], console=Console(file=io.StringIO()))
+            got["error"] = None
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            got["error"] = e
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive(), got.get("error")
+
+
+@pytest.mark.parametrize("overrides, names", [
+    # 1 learner + 1 rollout worker + CPUS reward workers: two CPUs more than the cluster has
+    ([f"cluster.reward_workers={CPUS}"], [f"{CPUS + 2:g} CPUs (it has {CPUS})", f"reward_workers={CPUS}"]),
+    # a GPU learner on a cluster without GPUs (a verl habit: one GPU per learner)
+    (["cluster.gpus_per_learner=1"], ["1 GPUs (it has 0)", "gpus_per_learner=1"]),
+])
+def test_a_cluster_too_small_for_the_actors_is_an_error_not_a_hang(tmp_path, cluster, overrides, names):
+    """Ray keeps an actor it cannot place pending forever: the run used to wait on it without a word."""
+    finished, error = train_within(tiny(tmp_path, *overrides), seconds=60)
+    assert finished, "the run waited for actors the cluster cannot place"
+    assert isinstance(error, ValueError), error
+    for name in names:
+        assert name in str(error), str(error)
