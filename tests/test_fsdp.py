@@ -145,7 +145,11 @@ def one_batch(cfg, learner):
     # 9 rows: 5 and 4 per rank, micro-batches of 2 -> 3 and 2; at positions 0 and 1 one rank's rows share a
     # prompt and the other's do not; rank 1 runs a padding micro-batch
     ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2"],
-], ids=["equal", "unequal"])
+    # one model call per micro-batch (recomputed activations): no copied rows, only the padding micro-batch
+    ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "gradient_checkpointing=true"],
+    # two optimizer steps on the batch: old log-probs from forward passes without backward first
+    ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "grpo.updates_per_batch=2"],
+], ids=["equal", "unequal", "checkpointing", "two-updates"])
 def test_two_fsdp_ranks_update_like_one_plain_learner(tmp_path, ranks, shape):
     common = [*shape, "grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0.05", "optim.max_grad_norm=0.5"]
     plain_cfg = tiny(tmp_path, *common)
