@@ -2,6 +2,7 @@
 misbehaved (hung, or left things behind). On a local Ray shared by the module, like tests/test_cluster.py."""
 
 import io
+import os
 import threading
 
 import pytest
@@ -17,17 +18,22 @@ CPUS = 4  # the module's Ray: logical CPUs, whatever the machine has
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    threads = torch.get_num_threads()
-    ray.init(num_cpus=CPUS, num_gpus=0, include_dashboard=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
+def cluster(tmp_path_factory):
+    """Started from a folder of its own: Ray's workers start where Ray was started, not where a run is."""
+    threads, here = torch.get_num_threads(), os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("where-ray-started"))
+    try:
+        ray.init(num_cpus=CPUS, num_gpus=0, include_dashboard=False, logging_level="ERROR",
+                 runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
+    finally:
+        os.chdir(here)
     yield
     ray.shutdown()
     torch.set_num_threads(threads)
 
 
-def tiny(tmp_path, *overrides):
-    return config.load(preset="smoke", overrides=[f"output_dir={tmp_path}", "log.progress=false", "steps=1",
+def tiny(output_dir, *overrides):
+    return config.load(preset="smoke", overrides=[f"output_dir={output_dir}", "log.progress=false", "steps=1",
                                                   "eval.at_start=false", "eval.at_end=false", "log.report_to=[]",
                                                   "cluster.backend=ray", *overrides])
 
@@ -66,3 +72,13 @@ def test_a_cluster_too_small_for_the_actors_is_an_error_not_a_hang(tmp_path, clu
     assert isinstance(error, ValueError), error
     for name in names:
         assert name in str(error), str(error)
+
+
+def test_relative_paths_mean_the_drivers_folder_not_the_one_ray_was_started_from(tmp_path, cluster, monkeypatch):
+    """`ray start` in one folder, `rlvr train cluster.address=auto` from another with the default relative
+    output_dir: learner 0 wrote the checkpoints under the folder Ray was started from, so the run folder had
+    none and `--resume` started over."""
+    monkeypatch.chdir(tmp_path)
+    finished, error = train_within(tiny("runs", "name=rel"), seconds=240)
+    assert finished and error is None, error
+    assert (tmp_path / "runs" / "rel" / "checkpoints" / "step-000001").is_dir()

@@ -53,13 +53,17 @@ def _cfg(data: dict):
     return config_mod.TrainConfig.model_validate(data)
 
 
-def _worker_setup(threads: int) -> None:
-    """What every actor process does first: its torch threads, and no per-file progress bars from
-    transformers (the driver shows the run's own)."""
+def _worker_setup(threads: int, cwd: str | None) -> None:
+    """What every actor process does first: its torch threads, no per-file progress bars from transformers
+    (the driver shows the run's own), and the driver's working directory where this node has it: Ray starts
+    workers in the directory Ray was started from (`ray start` elsewhere, a notebook that changed directory),
+    while the run's relative paths (output_dir, a local model folder, data files) mean the driver's."""
     from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
 
 
 def _threads(cpus: float) -> int:
@@ -72,11 +76,11 @@ def _threads(cpus: float) -> int:
 class RolloutWorker:
     """An engine (the `generation.backend` one) over its own copy of the policy, refreshed by `sync`."""
 
-    def __init__(self, cfg_data: dict, threads: int):
+    def __init__(self, cfg_data: dict, threads: int, cwd: str | None = None):
         from rlvr import policy
         from rlvr.models import pick_device, pick_dtype
 
-        _worker_setup(threads)
+        _worker_setup(threads, cwd)
         cfg = _cfg(cfg_data)
         device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -105,8 +109,8 @@ class RolloutWorker:
 class RewardWorker:
     """The run's reward functions and its task's checker, over a shard of samples."""
 
-    def __init__(self, cfg_data: dict, functions: list | None, threads: int):
-        _worker_setup(threads)  # a reward model (the `preference` reward) computes with these
+    def __init__(self, cfg_data: dict, functions: list | None, threads: int, cwd: str | None = None):
+        _worker_setup(threads, cwd)  # a reward model (the `preference` reward) computes with these
         cfg = _cfg(cfg_data)
         self.task = tasks.build(cfg.task)
         self.rewards = functions if functions is not None else [rewards_mod.resolve(s, self.task) for s in cfg.rewards]
@@ -121,8 +125,8 @@ class RewardWorker:
 class LearnerWorker:
     """One rank of the data-parallel learner group."""
 
-    def __init__(self, cfg_data: dict, rank: int, world: int, threads: int):
-        _worker_setup(threads)
+    def __init__(self, cfg_data: dict, rank: int, world: int, threads: int, cwd: str | None = None):
+        _worker_setup(threads, cwd)
         self.cfg, self.rank, self.world = _cfg(cfg_data), rank, world
         self.learner: Learner | None = None
 
@@ -426,7 +430,7 @@ def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers
     c = cfg.cluster
     check_fsdp(cfg)  # before any actor starts
     owned = connect(cfg)
-    data = cfg.model_dump(mode="json")
+    data, cwd = cfg.model_dump(mode="json"), os.getcwd()
     try:
         check_resources(cfg)
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
@@ -434,7 +438,7 @@ def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers
         learners = [
             learner_cls.options(num_cpus=c.cpus_per_learner, num_gpus=c.gpus_per_learner,
                                 scheduling_strategy=here if rank == 0 else "DEFAULT").remote(
-                data, rank, c.learners, _threads(c.cpus_per_learner))
+                data, rank, c.learners, _threads(c.cpus_per_learner), cwd)
             for rank in range(c.learners)
         ]
         init = ray.get(learners[0].rendezvous.remote())
@@ -445,13 +449,13 @@ def start(cfg, *, task, reward_fns, from_python, checkpoint, console) -> Workers
         rollout_cls, reward_cls = ray.remote(RolloutWorker), ray.remote(RewardWorker)
         engine = RayEngine(Pool("rollout", lambda name: rollout_cls.options(
             name=name, num_cpus=c.cpus_per_rollout_worker, num_gpus=c.gpus_per_rollout_worker).remote(
-            data, _threads(c.cpus_per_rollout_worker)), c.rollout_workers, timeout_s=c.worker_timeout_s, console=console),
+            data, _threads(c.cpus_per_rollout_worker), cwd), c.rollout_workers, timeout_s=c.worker_timeout_s, console=console),
             pad_id=tokenizer.pad_token_id)
         engine.sync(learner.policy())  # the workers start from the learner's weights (a checkpoint's, on resume)
         # Python callables given to rlvr.train travel to the workers; configured rewards are built there.
         functions = list(reward_fns) if from_python else None
         score = RayRewards(Pool("reward", lambda name: reward_cls.options(name=name, num_cpus=c.cpus_per_reward_worker).remote(
-            data, functions, _threads(c.cpus_per_reward_worker)), c.reward_workers, timeout_s=c.worker_timeout_s, console=console), [r.name for r in reward_fns])
+            data, functions, _threads(c.cpus_per_reward_worker), cwd), c.reward_workers, timeout_s=c.worker_timeout_s, console=console), [r.name for r in reward_fns])
     except BaseException:
         if owned:
             ray.shutdown()
