@@ -149,7 +149,9 @@ def one_batch(cfg, learner):
     ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "gradient_checkpointing=true"],
     # two optimizer steps on the batch: old log-probs from forward passes without backward first
     ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "grpo.updates_per_batch=2"],
-], ids=["equal", "unequal", "checkpointing", "two-updates"])
+    # rollouts from lagging weights: truncated importance weights from old log-probs, masked like the loss
+    ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "cluster.async_steps=1"],
+], ids=["equal", "unequal", "checkpointing", "two-updates", "async"])
 def test_two_fsdp_ranks_update_like_one_plain_learner(tmp_path, ranks, shape):
     common = [*shape, "grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0.05", "optim.max_grad_norm=0.5"]
     plain_cfg = tiny(tmp_path, *common)
@@ -167,7 +169,10 @@ def test_two_fsdp_ranks_update_like_one_plain_learner(tmp_path, ranks, shape):
         assert not torch.equal(p.detach(), before[name]), name  # every tensor moved
         assert torch.allclose(w0[name], p.detach(), atol=1e-6, rtol=1e-5), name
     assert s0 == s1
-    for key in ("loss", "grad_norm", "entropy", "kl", "clip_low_fraction", "trained_fraction"):
+    keys = ["loss", "grad_norm", "entropy", "kl", "clip_low_fraction", "trained_fraction"]
+    if "cluster.async_steps=1" in shape:
+        keys += ["importance/mean", "importance/max", "importance/capped_fraction"]
+    for key in keys:
         assert s0[key] == pytest.approx(stats[key], rel=1e-4, abs=1e-6), key
 
 
