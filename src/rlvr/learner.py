@@ -70,7 +70,10 @@ class Learner:
         self.device = pick_device(cfg.device)
         dtype = pick_dtype(cfg.dtype, self.device)
         torch.manual_seed(cfg.seed)
-        self.model, self.tokenizer = policy.build(cfg, self.device, dtype, checkpoint=checkpoint)
+        # Under FSDP the whole model is built in host memory and `fully_shard` moves it to the device one unit
+        # at a time, keeping only this learner's shard there: a model that does not fit one GPU can start.
+        built_on = torch.device("cpu") if self.fsdp else self.device
+        self.model, self.tokenizer = policy.build(cfg, built_on, dtype, checkpoint=checkpoint)
         if self.fsdp:
             shard(self.model, group, self.device)
         # With FSDP the reference (kl_coef > 0) stays a whole, unsharded copy on every learner: it only runs
