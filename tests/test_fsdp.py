@@ -151,7 +151,9 @@ def one_batch(cfg, learner):
     ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "grpo.updates_per_batch=2"],
     # rollouts from lagging weights: truncated importance weights from old log-probs, masked like the loss
     ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "cluster.async_steps=1"],
-], ids=["equal", "unequal", "checkpointing", "two-updates", "async"])
+    # two optimizer steps per pass (mini-batches of 5 and 4 rows, planned per mini-batch)
+    ["grpo.prompts_per_step=3", "grpo.samples_per_prompt=3", "optim.micro_batch_size=2", "grpo.mini_batches=2"],
+], ids=["equal", "unequal", "checkpointing", "two-updates", "async", "mini-batches"])
 def test_two_fsdp_ranks_update_like_one_plain_learner(tmp_path, ranks, shape):
     common = [*shape, "grpo.skip_zero_signal_groups=false", "grpo.kl_coef=0.05", "optim.max_grad_norm=0.5"]
     plain_cfg = tiny(tmp_path, *common)
