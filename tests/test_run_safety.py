@@ -24,7 +24,8 @@ from conftest import rlvr_env
 
 def tiny(tmp_path, *overrides):
     return config.load(preset="smoke", overrides=[f"output_dir={tmp_path}", "log.progress=false", "eval.at_start=false",
-                                                  "eval.at_end=false", "log.report_to=[]", *overrides])
+                                                  "eval.at_end=false", "log.report_to=[]", "generation.max_new_tokens=8",
+                                                  *overrides])
 
 
 def read_jsonl(path):
@@ -78,19 +79,21 @@ def test_a_second_start_and_a_resume_fail_while_the_run_trains(tmp_path):
     first = subprocess.Popen([sys.executable, "-m", "rlvr", "train", *common], cwd=tmp_path, env=rlvr_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = tmp_path / "busy" / "metrics.jsonl"
+    others = []
     try:
         deadline = time.time() + 120
         while time.time() < deadline and (not metrics.exists() or not metrics.read_text().strip()):
             time.sleep(0.05)
         # a second start of the same name, and a resume of the run while it trains, side by side
-        others = [subprocess.Popen([sys.executable, "-m", "rlvr", "train", *args], cwd=tmp_path, env=rlvr_env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                  for args in (common, ["--resume", str(tmp_path / "busy")])]
+        for args in (common, ["--resume", str(tmp_path / "busy")]):
+            others.append(subprocess.Popen([sys.executable, "-m", "rlvr", "train", *args], cwd=tmp_path, env=rlvr_env(),
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         results = [(p.wait(timeout=120), p.communicate()[1]) for p in others]
         assert first.poll() is None, "the first run stopped"
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        for proc in (first, *others):  # without the lock the others would train on: stop every one
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
     for code, err in results:
         assert code == 1, err
         assert f"in use by process {first.pid}" in err
@@ -387,12 +390,12 @@ def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path):
 
     from rlvr_test_helpers import digit_share
 
-    cfg = tiny(tmp_path, "name=straight", "steps=4", "checkpoint.save_every=2", "log.report_to=[tensorboard]")
+    cfg = tiny(tmp_path, "name=straight", "steps=3", "checkpoint.save_every=1", "log.report_to=[tensorboard]")
     straight = trainer.train(cfg, reward_funcs=[digit_share])
-    # killed after logging step 4 but before its checkpoint: the resume replays steps 3 and 4
+    # killed after logging step 3 but before its checkpoint: the resume replays step 3
     killed = tmp_path / "killed"
     shutil.copytree(straight, killed)
-    shutil.rmtree(killed / "checkpoints" / "step-000004")
+    shutil.rmtree(killed / "checkpoints" / "step-000003")
     trainer.train(cfg, resume=killed, reward_funcs=[digit_share])
 
     def scalars(run):
@@ -400,5 +403,5 @@ def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path):
         acc.Reload()
         return [(e.step, e.value) for e in acc.Scalars("reward/mean")]
 
-    assert [s for s, _ in scalars(killed)] == [1, 2, 3, 4]
+    assert [s for s, _ in scalars(killed)] == [1, 2, 3]
     assert scalars(killed) == scalars(straight)
