@@ -211,20 +211,23 @@ def test_a_non_finite_update_is_refused_before_the_optimizer_step(tmp_path, monk
 
 
 @pytest.mark.slow
-def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    from rlvr import cli
+
     updates = []
     real_update, real_loss = Learner.update, algos.grpo_loss
     monkeypatch.setattr(Learner, "update", lambda self, batch: updates.append(1) or real_update(self, batch))
     monkeypatch.setattr(algos, "grpo_loss", lambda *a, **k: (lambda out: (
         out[0] * float("nan") if len(updates) >= 3 else out[0], out[1]))(real_loss(*a, **k)))
-    cfg = tiny(tmp_path, "name=nan", "steps=4", "checkpoint.save_every=1", "grpo.skip_zero_signal_groups=false")
-    buf, console = captured()
-    with pytest.raises(NonFiniteUpdate, match="step 3: the loss is nan"):
-        trainer.train(cfg, console=console)
+    code = cli.main(["train", "--preset", "smoke", f"output_dir={tmp_path}", "name=nan", "steps=4", "log.progress=false",
+                     "checkpoint.save_every=1", "grpo.skip_zero_signal_groups=false", "eval.at_start=false",
+                     "log.report_to=[]", "generation.max_new_tokens=8"])
+    err = capsys.readouterr().err
+    assert code == 1 and "rlvr: error: step 3: the loss is nan" in err
     run = tmp_path / "nan"
     assert names(run / "checkpoints") == ["step-000001", "step-000002"]
     assert [m["step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2]
-    assert "last good checkpoint is step-000002" in buf.getvalue() and f"rlvr train --resume {run}" in buf.getvalue()
+    assert "last good checkpoint is step-000002" in err and f"rlvr train --resume {run}" in err
 
 
 class Blob(torch.nn.Module):
@@ -282,7 +285,7 @@ def test_a_full_disk_says_so_and_removes_the_partial_checkpoint(small_disk):
     save_blob(folder, 1, model)
     with pytest.raises(OSError, match=f"no space left on device saving checkpoint step 2 in {folder}") as err:
         save_blob(folder, 2, model)
-    assert err.value.errno == errno.ENOSPC
+    assert err.value.errno == errno.ENOSPC and isinstance(err.value, RuntimeError)  # `rlvr`: an error, exit 1
     assert names(folder) == ["step-000001"]  # the partial step-000002.tmp is gone
     assert checkpoint.damage(folder / "step-000001") is None
 

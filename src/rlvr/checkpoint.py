@@ -38,6 +38,10 @@ class CorruptCheckpoint(RuntimeError):
     """No intact checkpoint to resume from, though there are checkpoints."""
 
 
+class DiskFull(OSError, RuntimeError):
+    """A save that ran out of space: errno ENOSPC, and a RuntimeError so that `rlvr` reports it as an error."""
+
+
 class NonFiniteWeights(RuntimeError):
     """A save was asked for weights that hold NaN or inf: the last good checkpoint is kept instead."""
 
@@ -94,7 +98,7 @@ def save(folder: Path, *, step: int, model, tokenizer, optimizer, scheduler, dat
         full = isinstance(e, Exception) and _disk_full(e, folder)  # judged before the partial save is removed and frees its space
         shutil.rmtree(tmp, ignore_errors=True)
         if full:
-            raise OSError(errno.ENOSPC, f"no space left on device saving checkpoint step {step} in {folder} (the "
+            raise DiskFull(errno.ENOSPC, f"no space left on device saving checkpoint step {step} in {folder} (the "
                                         f"partial {tmp.name} was removed; earlier checkpoints are kept): free some "
                                         f"space, then resume") from e
         raise

@@ -322,7 +322,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                     if quiet == NO_SIGNAL_STEPS:
                         console.print(f"WARNING: no learning signal for {quiet} steps running (steps {step + 2 - quiet}-"
                                       f"{step + 1}): {why}. Check the reward functions (rollouts.jsonl has each sample's "
-                                      f"rewards).", style="bold red", markup=False)
+                                      f"rewards).", style="bold red", markup=False, soft_wrap=True)
                     lr = learner.lr()
                     boundary = None  # from here until the step is logged, the state is no step's
                     stats = {**learner.update(batch), **sampled}
@@ -354,7 +354,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         kept = checkpoint.latest(ckpt_dir, verify=False)
         console.print(f"step {done + 1}: {e}. " + (f"The last good checkpoint is {kept.name}; " if kept else "No checkpoint "
                       "was saved yet; ") + f"change what made it diverge (a lower optim.lr, a reward's scale), then "
-                      f"continue with: rlvr train --resume {run} key=value", style="bold red", markup=False)
+                      f"continue with: rlvr train --resume {run} key=value", style="bold red", markup=False, soft_wrap=True)
         raise NonFiniteUpdate(f"step {done + 1}: {e}") from None
     except Exception as e:  # a reward or rollout that raised: keep the steps completed since the last checkpoint
         if boundary is not None and boundary[0] > start and not (ckpt_dir / f"step-{boundary[0]:06d}").exists():
@@ -366,7 +366,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         kept = checkpoint.latest(ckpt_dir, verify=False)
         if kept is not None:
             console.print(f"{type(e).__name__} after step {done}: the run is saved at {kept}; fix the cause, then "
-                          f"continue with: rlvr train --resume {run}", style="bold red", markup=False)
+                          f"continue with: rlvr train --resume {run}", style="bold red", markup=False, soft_wrap=True)
         raise
     finally:
         log.close()
