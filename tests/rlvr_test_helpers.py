@@ -53,14 +53,20 @@ def stop_rollout_worker_once(prompts, completions, **kwargs):
     return digit_share(prompts, completions)
 
 
-def hang_on_first_prompt(prompts, completions, **kwargs):
-    """digit_share, but it never returns for the smoke task's first question: a verifier that hangs."""
+def hang_on_second_prompt(prompts, completions, **kwargs):
+    """digit_share, but it never returns for the smoke task's second question: a verifier that hangs on
+    some samples (the first question's samples, tried alone first, still score)."""
     from rlvr import config, tasks
 
-    first = tasks.build(config.load(preset="smoke").task).example(0).question
-    if first in prompts:
+    second = tasks.build(config.load(preset="smoke").task).example(1).question
+    if second in prompts:
         time.sleep(3600)
     return digit_share(prompts, completions)
+
+
+def hang_always(prompts, completions, **kwargs):
+    """A reward whose service is down: it never returns, whatever the sample."""
+    time.sleep(3600)
 
 
 class GradProbe:

@@ -152,19 +152,34 @@ def test_a_hung_rollout_worker_is_named_killed_and_replaced(tmp_path, cluster):
 
 
 def test_a_reward_that_hangs_on_some_samples_scores_them_zero_with_a_reason(tmp_path, cluster):
-    from rlvr_test_helpers import hang_on_first_prompt
+    from rlvr_test_helpers import hang_on_second_prompt
 
-    log = io.StringIO()
     cfg = tiny(tmp_path, "name=hang", *RAY, "steps=1", "cluster.worker_timeout_s=3", "eval.at_end=false")
-    out = run(cfg, [hang_on_first_prompt], console_file=log)
+    out = run(cfg, [hang_on_second_prompt])
     rollouts = read_jsonl(out / "rollouts.jsonl")
-    first = rollouts[0]["prompt"]
-    hung = [r for r in rollouts if r["prompt"] == first]
-    rest = [r for r in rollouts if r["prompt"] != first]
-    assert len(hung) == 4 and rest
+    second = rollouts[-1]["prompt"]
+    hung = [r for r in rollouts if r["prompt"] == second]
+    rest = [r for r in rollouts if r["prompt"] != second]
+    assert len(hung) == 4 and len(rest) == 4
     assert all(r["reward"] == 0.0 and "did not answer within 3 s" in r["reward_error"] for r in hung)
     assert all("reward_error" not in r for r in rest)
-    assert read_jsonl(out / "metrics.jsonl")[0]["reward_error_fraction"] == pytest.approx(len(hung) / len(rollouts))
+    assert read_jsonl(out / "metrics.jsonl")[0]["reward_error_fraction"] == pytest.approx(0.5)
+
+
+def test_a_reward_that_hangs_on_everything_gives_up_after_a_few_samples(tmp_path, cluster):
+    """A reward service that is down: the shard is tried twice, then 3 samples alone, and the rest score 0
+    without a timeout each, so the step ends in ~5 timeouts instead of one per sample."""
+    from rlvr_test_helpers import hang_always
+
+    cfg = tiny(tmp_path, "name=down", *RAY, "steps=1", "cluster.worker_timeout_s=2", "eval.at_end=false",
+               "grpo.prompts_per_step=4")
+    out = run(cfg, [hang_always])
+    rollouts = read_jsonl(out / "rollouts.jsonl")
+    assert len(rollouts) == 16 and all(r["reward"] == 0.0 for r in rollouts)
+    alone = [r for r in rollouts if "did not answer within 2 s" in r["reward_error"]]
+    skipped = [r for r in rollouts if r["reward_error"].startswith("not scored")]
+    assert len(alone) == 3 and len(skipped) == 13
+    # (so the step costs 5 timeouts and worker restarts, not 16)
 
 
 def test_a_ray_run_resumes_after_sigkill_of_the_driver(tmp_path):

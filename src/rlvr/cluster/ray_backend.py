@@ -23,6 +23,7 @@ stops the run, and `--resume` continues from the last checkpoint, as after a dri
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import socket
@@ -47,6 +48,7 @@ from rlvr.learner import Learner, check_fsdp
 
 ROLLOUT_ATTEMPTS = 3  # a rollout shard is tried this often before the run stops
 REWARD_ATTEMPTS = 2  # a reward shard is tried this often before it is scored one sample at a time
+REWARD_GIVE_UP = 3  # samples failing alone, none scored yet: the rest of the step's failed shards score 0
 
 
 def _cfg(data: dict):
@@ -144,7 +146,10 @@ class LearnerWorker:
         import torch.distributed as dist
 
         backend = "nccl" if torch.cuda.is_available() and self.cfg.cluster.gpus_per_learner > 0 else "gloo"
-        dist.init_process_group(backend, init_method=init_method, rank=self.rank, world_size=self.world)
+        # a learner that hangs leaves the others waiting in a collective: they give up after worker_timeout_s
+        # (instead of the 30-minute default) and the run stops with the error; resume from the last checkpoint
+        dist.init_process_group(backend, init_method=init_method, rank=self.rank, world_size=self.world,
+                                timeout=datetime.timedelta(seconds=self.cfg.cluster.worker_timeout_s))
         self.learner = Learner(self.cfg, checkpoint=Path(checkpoint) if checkpoint else None, group=dist.group.WORLD)
         return self.learner.state
 
@@ -320,19 +325,28 @@ class RayRewards:
         bounds = [(a, b) for a, b in _split(len(completions), len(self.pool.actors)) if b > a]
         jobs = [Job(i, "score", (examples[a:b], completions[a:b], completion_ids[a:b], state)) for i, (a, b) in enumerate(bounds)]
         parts = self.pool.gather(self.pool.submit(jobs), attempts=REWARD_ATTEMPTS)
+        tried = {"failed": 0, "scored": 0}  # over the step's one-at-a-time fallback
         for k, part in enumerate(parts):
             if isinstance(part, Failed):  # find the sample(s) that break the worker: one at a time
                 a, b = bounds[k]
-                parts[k] = rewards_mod.Scores.cat([self._one(i, examples, completions, completion_ids, state)
+                parts[k] = rewards_mod.Scores.cat([self._one(i, examples, completions, completion_ids, state, tried)
                                                    for i in range(a, b)])
         return rewards_mod.Scores.cat(parts)
 
-    def _one(self, i, examples, completions, completion_ids, state=None):
+    def _one(self, i, examples, completions, completion_ids, state, tried: dict):
+        if tried["failed"] >= REWARD_GIVE_UP and not tried["scored"]:
+            # every sample tried alone failed too: the workers fail whatever the sample (a verifier service
+            # down, say), and trying the rest one timeout each would stall the step for nothing
+            return self._zero(f"not scored: the reward workers failed on each of the {tried['failed']} samples tried alone before it")
         job = Job(0, "score", (examples[i : i + 1], completions[i : i + 1], completion_ids[i : i + 1], state))
         (got,) = self.pool.gather(self.pool.submit([job]), attempts=1)
         if not isinstance(got, Failed):
+            tried["scored"] += 1
             return got
-        reason = "reward worker failed on this sample: " + "; ".join(got.reasons)
+        tried["failed"] += 1
+        return self._zero("reward worker failed on this sample: " + "; ".join(got.reasons))
+
+    def _zero(self, reason: str):
         return rewards_mod.Scores({name: [0.0] for name in self.names}, [0.0], [0.0], [reason])
 
 
