@@ -76,10 +76,9 @@ class Learner:
         self.model, self.tokenizer = policy.build(cfg, built_on, dtype, checkpoint=checkpoint)
         if self.fsdp:
             shard(self.model, group, self.device)
-        # With FSDP the reference (kl_coef > 0) stays a whole, unsharded copy on every learner: it only runs
-        # forward passes without gradients (1x the parameters, against ~4x for the trained policy's
-        # parameters, gradients and AdamW moments), and it needs no collectives.
-        self.ref = policy.reference(cfg, self.model, self.device, dtype)
+        self.ref = policy.reference(cfg, self.model, built_on, dtype)
+        if self.fsdp and self.ref is not None:  # (kl_coef > 0) sharded like the policy: its forward passes run
+            shard(self.ref()[0], group, self.device, reshard_root=True)  # on the same micro-batches everywhere
         self.optimizer, self.scheduler = policy.optimizer_and_schedule(cfg, self.model)
         # Under FSDP the optimizer is saved and restored in the plain optimizer's layout (full tensors, one
         # entry per trainable parameter in order), so checkpoints move between FSDP and plain learners.
@@ -307,10 +306,12 @@ def check_fsdp(cfg) -> None:
                          "LoRA's adapters are small enough to replicate (set cluster.fsdp=false)")
 
 
-def shard(model, group, device: torch.device) -> None:
+def shard(model, group, device: torch.device, *, reshard_root: bool = False) -> None:
     """FSDP2 over `group`: each decoder layer (the model's `_no_split_modules` classes) is one unit, the root
     (embeddings, final norm, LM head) another. Gradients are summed, not averaged: the loss is already
-    normalised by the whole batch's counts (divide factor 1, a plain SUM reduce-scatter, which gloo has)."""
+    normalised by the whole batch's counts (divide factor 1, a plain SUM reduce-scatter, which gloo has).
+    `reshard_root`: free the root's gathered weights after each forward too (FSDP keeps them until backward,
+    which a model used only without gradients, the reference, never runs)."""
     from torch.distributed.device_mesh import DeviceMesh
     from torch.distributed.fsdp import fully_shard
 
@@ -318,7 +319,7 @@ def shard(model, group, device: torch.device) -> None:
     layer_classes = set(getattr(model, "_no_split_modules", None) or ())
     units = [m for m in model.modules() if type(m).__name__ in layer_classes]
     for module in [*units, model]:
-        fully_shard(module, mesh=mesh)
+        fully_shard(module, mesh=mesh, reshard_after_forward=True if reshard_root or module is not model else None)
         module.set_gradient_divide_factor(1.0)
         module.set_force_sum_reduction_for_comms(True)
 
