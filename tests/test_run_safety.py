@@ -408,3 +408,20 @@ def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path):
 
     assert [s for s, _ in scalars(killed)] == [1, 2, 3]
     assert scalars(killed) == scalars(straight)
+
+
+@pytest.mark.parametrize("command", ["sft", "rm", "sample"])
+def test_a_failed_start_of_sft_rm_or_sample_leaves_no_run_folder(tmp_path, command):
+    """The model cannot load: the command fails and leaves no runs/NAME/ behind to collide with the retry."""
+    from rlvr import cli
+
+    out = tmp_path / "runs"
+    code = None
+    try:
+        code = cli.main([command, f"output_dir={out}", "name=broken", f"model={tmp_path}/no-such-model", "progress=false"]
+                        if command != "sample" else
+                        [command, f"output_dir={out}", "name=broken", f"model={tmp_path}/no-such-model"])
+    except Exception:
+        pass
+    assert code != 0
+    assert not (out / "broken").exists()

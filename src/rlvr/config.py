@@ -307,6 +307,10 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.cluster.fsdp and self.cluster.backend != "ray":
+            raise ValueError("cluster.fsdp=true needs cluster.backend=ray: FSDP shards the model over the Ray learners")
+        if self.cluster.fsdp and self.lora.enabled:
+            raise ValueError("cluster.fsdp=true does not support lora.enabled=true (LoRA adapters are small enough to replicate)")
         if self.grpo.advantage == "rloo" and self.grpo.samples_per_prompt < 2:
             raise ValueError("grpo.advantage=rloo needs grpo.samples_per_prompt >= 2")
         if self.grpo.scale_rewards != "group" and self.grpo.advantage != "grpo":

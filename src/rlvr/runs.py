@@ -12,6 +12,7 @@ Saving itself is `checkpoint.save` (atomic, by rename) and each command's own fi
 from __future__ import annotations
 
 import fcntl
+import contextlib
 import os
 import shutil
 import signal
@@ -114,6 +115,22 @@ class RunFolder:
         if self.created:
             shutil.rmtree(self.path, ignore_errors=True)
         self.release()
+
+    @contextlib.contextmanager
+    def guard(self):
+        """Around a command's work (`rlvr sft|rm|sample`): a failure before it kept anything (a step in
+        metrics.jsonl, a checkpoint, its output) discards the folder; after that the folder stays to resume."""
+        try:
+            yield self
+        except BaseException:
+            if not self.kept_anything():
+                self.discard()
+            raise
+
+    def kept_anything(self) -> bool:
+        metrics = self.path / "metrics.jsonl"
+        return ((metrics.exists() and metrics.stat().st_size > 0) or any((self.path / "checkpoints").glob("step-*"))
+                or (self.path / "dataset.jsonl").exists())
 
 
 def open_run(cfg, *, path: Path, resume: bool, command: str, finished: str | None = None,

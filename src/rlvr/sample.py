@@ -72,7 +72,12 @@ def run_sample(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     console = console or Console(stderr=True)
     # Sampling keeps no checkpoints: `resume` (the pipeline's own, emptied stage folder) just lets it write there.
     path = Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or "sample")
-    run = runs.open_run(cfg, path=path, resume=bool(resume), command="sample", resumable=False).path
+    opened = runs.open_run(cfg, path=path, resume=bool(resume), command="sample", resumable=False)
+    with opened.guard():  # a start that fails before the dataset is written leaves no folder behind
+        return _sample(cfg, opened.path, console)
+
+
+def _sample(cfg, run: Path, console) -> Path:
     start = time.perf_counter()
     device = models.pick_device(cfg.device)
     model, tokenizer = models.load(cfg.model, device=device, dtype=models.pick_dtype(cfg.dtype, device))

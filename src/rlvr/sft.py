@@ -131,9 +131,14 @@ def labelled(items: list[dict]) -> float:
 
 def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Run SFT; return the final model folder."""
-    console, run, finished, last = supervised.open_run(cfg, resume=resume, command="sft", console=console)
-    if finished is not None:
-        return finished
+    console, opened = supervised.open_run(cfg, resume=resume, command="sft", console=console)
+    if opened.finished is not None:
+        return opened.finished
+    with opened.guard():  # a start that fails before its first step leaves no folder behind
+        return _train_sft(cfg, opened.path, opened.last, console)
+
+
+def _train_sft(cfg, run: Path, last: Path | None, console) -> Path:
     examples = chat_examples(cfg.data, cfg.seed)
     if len(examples) < 2:
         raise ChatFormatError(f"SFT needs at least 2 examples, the data has {len(examples)}"

@@ -53,12 +53,13 @@ def measure(model, items: list, objective: Objective, micro_batch: int, *, backw
 
 
 def open_run(cfg, *, resume, command: str, console):
-    """(console, run folder, finished model or None, checkpoint to resume from or None) for `rlvr sft|rm`."""
+    """(console, the opened run folder) for `rlvr sft|rm`: its `path`, `finished` model or None, `last`
+    checkpoint to resume from or None, and `guard()` around the work (a failed start leaves no folder)."""
     from rich.console import Console
 
     opened = runs.open_run(cfg, path=Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or command),
                            resume=bool(resume), command=command, finished=FINAL)
-    return console or Console(stderr=True), opened.path, opened.finished, opened.last
+    return console or Console(stderr=True), opened
 
 
 def fit(cfg, run: Path, model, tokenizer, train: list, held: list, objective: Objective, *, last: Path | None,
