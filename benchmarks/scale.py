@@ -1,17 +1,19 @@
 """Seconds per GRPO step: the local backend against the Ray backend with the same settings, on this machine.
 
-Both runs train the same model on the same prompts with the same seeds, so they do the same work (the Ray
-run's rollouts are the local run's, token for token); the difference in seconds per step is what Ray adds:
-shipping prompts, rollouts and the batch between processes, putting the learner's weights in the object
-store after every update and loading them into the rollout workers. The target is at most 15 %.
+Both backends are started in one process and their steps alternate (local step 1, Ray step 1, local step
+2, ...), so drift in the machine's speed over the minutes of the run falls on both alike. They train the
+same model on the same prompts with the same seeds, so they do the same work; the difference in seconds
+per step is what Ray adds: shipping prompts, rollouts and the batch between processes, the learner's
+weights through the object store into the rollout worker after every update, and the actors' scheduling.
+The target is at most 15 %.
 
 Settings (both): the `default` preset's model and batch (the embedded SmolLM2-135M-Instruct in fp32, 4
-prompts x 8 samples, up to 48 new tokens), synchronous steps, no evaluation. Ray: 1 rollout worker, 1
-reward worker and 1 learner on a local Ray; the rollout worker and the learner each use as many torch
-threads as the local run (they take turns, as the phases of a synchronous step do). The first `--warmup`
-steps of each run are not counted.
+prompts x 8 samples, up to 48 new tokens, full fine-tuning), synchronous steps. Ray: a local Ray with 1
+rollout worker, 1 reward worker and 1 learner; the rollout worker and the learner each use as many torch
+threads as the local backend (the phases of a synchronous step take turns). The first `--warmup` steps of
+each are not counted. Each step is the trainer's phase loop: rollout, reward, advantage, update, sync.
 
-Run: `.venv/bin/python benchmarks/scale.py` (about 6 minutes on a 2-core CPU); `--model tiny-random` shows
+Run: `.venv/bin/python benchmarks/scale.py` (about 10 minutes on a 2-core CPU); `--model tiny-random` shows
 the fixed cost per step on a model whose steps take milliseconds. Prints a table and writes
 benchmarks/results/scale.json.
 """
@@ -24,54 +26,75 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+from rich.console import Console
 
-from rlvr import config, trainer
+from rlvr import cluster, config, rewards, tasks, trainer
 
 
-def measure(backend: str, args, out: Path) -> dict:
-    from rich.console import Console
-
-    threads = args.threads or torch.get_num_threads()
-    overrides = [f"output_dir={out}", f"name={backend}", f"steps={args.steps + args.warmup}", f"model={args.model}",
-                 "eval.at_start=false", "eval.at_end=false", "checkpoint.save_every=0", "log.report_to=[]",
-                 "log.progress=false", f"threads={threads}", f"cluster.backend={backend}",
+def start(backend: str, args, threads: int):
+    overrides = [f"model={args.model}", "log.progress=false", f"threads={threads}", f"cluster.backend={backend}",
                  f"cluster.cpus_per_rollout_worker={threads}", f"cluster.cpus_per_learner={threads}"]
     cfg = config.load(preset="default", overrides=overrides)
+    task = tasks.build(cfg.task)
+    reward_fns = [rewards.resolve(spec, task) for spec in cfg.rewards]
+    workers = cluster.start(cfg, task=task, reward_fns=reward_fns, from_python=False, checkpoint=None,
+                            console=Console(file=io.StringIO()))
+    return cfg, task, workers
+
+
+def step(cfg, task, w, k: int) -> tuple[dict, list[str]]:
+    """One synchronous step of the trainer's loop; its phases' seconds and its completions."""
+    P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
+    examples = [task.example(i) for i in range(k * P, (k + 1) * P)]
     t0 = time.perf_counter()
-    run = trainer.train(cfg, console=Console(file=io.StringIO()))
-    wall = time.perf_counter() - t0
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][args.warmup:]
-    phases = {k: statistics.mean(m[f"seconds/{k}"] for m in metrics) for k in ("generation", "reward", "update", "step")}
-    return {"backend": backend, "seconds_per_step": phases["step"], "phases": phases, "wall_seconds": wall,
-            "tokens_per_step": statistics.mean(m["completion_length/mean"] for m in metrics) * 32,
-            "completions": [json.loads(line)["completion"] for line in (run / "rollouts.jsonl").read_text().splitlines()]}
+    gen = trainer.rollout(w.engine, w.tokenizer, cfg, examples, k).result()
+    t1 = time.perf_counter()
+    batch = trainer.advantage(trainer.reward(w.score, examples, gen, k + 1, n), cfg)
+    t2 = time.perf_counter()
+    w.learner.update(batch)
+    w.engine.sync(w.learner.policy())
+    t3 = time.perf_counter()
+    return {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}, gen.texts
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="embedded:smollm2-135m-instruct")
-    p.add_argument("--steps", type=int, default=4, help="counted steps per backend")
+    p.add_argument("--steps", type=int, default=6, help="counted steps per backend")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        local = measure("local", args, Path(tmp))
-        remote = measure("ray", args, Path(tmp))
-    same = local.pop("completions") == remote.pop("completions")
-    overhead = remote["seconds_per_step"] / local["seconds_per_step"] - 1
-    print(f"{'backend':8} {'s/step':>8} {'generation':>11} {'reward':>8} {'update':>8}")
-    for r in (local, remote):
-        ph = r["phases"]
-        print(f"{r['backend']:8} {ph['step']:8.2f} {ph['generation']:11.2f} {ph['reward']:8.3f} {ph['update']:8.2f}")
-    print(f"Ray overhead: {overhead * 100:+.1f} % per step (target <= 15 %); same rollouts: {same}")
-    result = {"model": args.model, "steps": args.steps, "warmup": args.warmup, "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "local": local, "ray": remote, "overhead": overhead, "same_rollouts": same}
+    threads = args.threads or torch.get_num_threads()
+    runs = {b: start(b, args, threads) for b in ("local", "ray")}
+    # the next step's weights reach the Ray rollout worker as part of each step (sync); the first from start
+    times = {b: [] for b in runs}
+    same = True
+    for k in range(args.warmup + args.steps):
+        texts = {}
+        for b, (cfg, task, w) in runs.items():
+            seconds, texts[b] = step(cfg, task, w, k)
+            if k >= args.warmup:
+                times[b].append(seconds)
+        same &= texts["local"] == texts["ray"]
+        print(f"step {k + 1}: " + "  ".join(f"{b} {times[b][-1]['step']:.2f}s" if k >= args.warmup else f"{b} (warm-up)"
+                                           for b in runs), flush=True)
+    for _, _, w in runs.values():
+        w.close()
+    summary = {b: {ph: statistics.mean(t[ph] for t in ts) for ph in ("generation", "reward", "update", "step")}
+               for b, ts in times.items()}
+    overhead = summary["ray"]["step"] / summary["local"]["step"] - 1
+    print(f"{'backend':8} {'s/step':>8} {'generation':>11} {'reward':>8} {'update+sync':>12}")
+    for b, ph in summary.items():
+        print(f"{b:8} {ph['step']:8.2f} {ph['generation']:11.2f} {ph['reward']:8.3f} {ph['update']:12.2f}")
+    print(f"Ray overhead: {overhead * 100:+.1f} % per step (target <= 15 %); same rollouts in every step: {same}")
+    result = {"model": args.model, "steps": args.steps, "warmup": args.warmup, "threads": threads,
+              "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+              "seconds": summary, "per_step": times, "overhead": overhead, "same_rollouts": same}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

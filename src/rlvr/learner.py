@@ -107,7 +107,8 @@ class Learner:
         if self.fsdp:
             trained = {name for name, p in self.model.named_parameters() if p.requires_grad}
             return {k: v for k, v in full_model_state(self.model).items() if k in trained}
-        return {name: p.detach().to("cpu", copy=True) for name, p in self.model.named_parameters() if p.requires_grad}
+        # on CPU these share the parameters' memory: the caller serializes them at once (Ray: into its store)
+        return {name: p.detach().to("cpu") for name, p in self.model.named_parameters() if p.requires_grad}
 
     def save(self, folder: Path, *, step: int, data_position: int, extra: dict | None = None) -> Path | None:
         """The checkpoint folder. Under FSDP every learner must call it: the full weights and optimizer state
@@ -278,8 +279,8 @@ class Learner:
 
     def _sum_gradients(self, params: list[Tensor]) -> None:
         """Sum every parameter's gradient across the group in one flat buffer (a learner whose shard was
-        empty contributes zeros)."""
-        if self.group is None:
+        empty contributes zeros). A group of one has nothing to add: its gradients stay as they are."""
+        if self.group is None or self.world == 1:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([gr.reshape(-1) for gr in grads])

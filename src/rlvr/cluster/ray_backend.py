@@ -98,7 +98,7 @@ class RolloutWorker:
 
     @torch.no_grad()
     def sync(self, weights: dict) -> None:
-        for name, value in weights.items():
+        for name, value in _unpack(weights).items():
             self.params[name].copy_(value)
         self.engine.sync(self.model)
 
@@ -164,11 +164,37 @@ class LearnerWorker:
         return self.learner.lr()
 
     def weights(self) -> dict:
-        return self.learner.weights()
+        return _pack(self.learner.weights())
 
     def save(self, folder: str, step: int, data_position: int, extra) -> str | None:
         path = self.learner.save(Path(folder), step=step, data_position=data_position, extra=extra)
         return None if path is None else str(path)  # None: an FSDP learner other than 0
+
+
+def _pack(weights: dict) -> dict:
+    """Tensors as numpy arrays (bf16 and other dtypes numpy lacks as same-width integers, with their dtype):
+    Ray stores numpy arrays with one copy and hands them to readers without another, where a pickled tensor
+    is copied on both sides. For the embedded model (540 MB) this took learner-to-worker from ~3.3 s to ~0.3 s a step."""
+    out = {}
+    for name, t in weights.items():
+        t = t.detach().contiguous()
+        if t.dtype in (torch.bfloat16, torch.float16):
+            out[name] = (t.view(torch.int16).numpy(), str(t.dtype))
+        else:
+            out[name] = (t.numpy(), None)
+    return out
+
+
+def _unpack(packed: dict) -> dict:
+    import warnings
+
+    out = {}
+    with warnings.catch_warnings():  # the arrays live read-only in Ray's store: they are only read (copied from)
+        warnings.simplefilter("ignore", UserWarning)
+        for name, (array, dtype) in packed.items():
+            t = torch.from_numpy(array)
+            out[name] = t.view(getattr(torch, dtype.removeprefix("torch."))) if dtype else t
+    return out
 
 
 # --------------------------------------------------------------------------------------------- fault handling
