@@ -2,8 +2,11 @@
 
 Both backends are started in one process and their steps alternate (local step 1, Ray step 1, local step
 2, ...), so drift in the machine's speed over the minutes of the run falls on both alike. They train the
-same model on the same prompts with the same seeds, so they do the same work; the difference in seconds
-per step is what Ray adds: shipping prompts, rollouts and the batch between processes, the learner's
+same model on the same prompts with the same seeds, at a learning rate (`--lr`, default 1e-12) so small that
+the weights stay equal to float precision in both: a larger one leaves the two learners' weights ~1e-6 apart
+after an update (fused kernels round differently in another process), the samples then diverge, and the
+two would no longer do the same work. The update's compute does not depend on the learning rate. So both
+sample the same tokens and do exactly the same work, and the difference in seconds per step is what Ray adds: shipping prompts, rollouts and the batch between processes, the learner's
 weights through the object store into the rollout worker after every update, and the actors' scheduling.
 The target is at most 15 %.
 
@@ -36,7 +39,7 @@ from rlvr import cluster, config, rewards, tasks, trainer
 
 
 def start(backend: str, args, threads: int):
-    overrides = [f"model={args.model}", "log.progress=false", f"threads={threads}", f"cluster.backend={backend}",
+    overrides = [f"model={args.model}", f"optim.lr={args.lr}", "log.progress=false", f"threads={threads}", f"cluster.backend={backend}",
                  f"cluster.cpus_per_rollout_worker={threads}", f"cluster.cpus_per_learner={threads}"]
     cfg = config.load(preset="default", overrides=overrides)
     task = tasks.build(cfg.task)
@@ -47,7 +50,8 @@ def start(backend: str, args, threads: int):
 
 
 def step(cfg, task, w, k: int) -> tuple[dict, list[str]]:
-    """One synchronous step of the trainer's loop; its phases' seconds and its completions."""
+    """One synchronous step of the trainer's loop; its phases' seconds (and completion tokens) and its
+    completions."""
     P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
     examples = [task.example(i) for i in range(k * P, (k + 1) * P)]
     t0 = time.perf_counter()
@@ -58,7 +62,8 @@ def step(cfg, task, w, k: int) -> tuple[dict, list[str]]:
     w.learner.update(batch)
     w.engine.sync(w.learner.policy())
     t3 = time.perf_counter()
-    return {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}, gen.texts
+    return {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0,
+            "tokens": float(gen.lengths.sum())}, gen.texts
 
 
 def main() -> None:
@@ -67,6 +72,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6, help="counted steps per backend")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--lr", type=float, default=1e-12, help="learning rate (tiny: both backends keep equal weights)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
     args = p.parse_args()
     threads = args.threads or torch.get_num_threads()
@@ -85,14 +91,14 @@ def main() -> None:
                                            for b in runs), flush=True)
     for _, _, w in runs.values():
         w.close()
-    summary = {b: {ph: statistics.mean(t[ph] for t in ts) for ph in ("generation", "reward", "update", "step")}
+    summary = {b: {ph: statistics.mean(t[ph] for t in ts) for ph in ("generation", "reward", "update", "step", "tokens")}
                for b, ts in times.items()}
     overhead = summary["ray"]["step"] / summary["local"]["step"] - 1
-    print(f"{'backend':8} {'s/step':>8} {'generation':>11} {'reward':>8} {'update+sync':>12}")
+    print(f"{'backend':8} {'s/step':>8} {'generation':>11} {'reward':>8} {'update+sync':>12} {'tokens':>7}")
     for b, ph in summary.items():
-        print(f"{b:8} {ph['step']:8.2f} {ph['generation']:11.2f} {ph['reward']:8.3f} {ph['update']:12.2f}")
+        print(f"{b:8} {ph['step']:8.2f} {ph['generation']:11.2f} {ph['reward']:8.3f} {ph['update']:12.2f} {ph['tokens']:7.0f}")
     print(f"Ray overhead: {overhead * 100:+.1f} % per step (target <= 15 %); same rollouts in every step: {same}")
-    result = {"model": args.model, "steps": args.steps, "warmup": args.warmup, "threads": threads,
+    result = {"model": args.model, "lr": args.lr, "steps": args.steps, "warmup": args.warmup, "threads": threads,
               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
               "seconds": summary, "per_step": times, "overhead": overhead, "same_rollouts": same}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
