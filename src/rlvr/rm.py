@@ -73,11 +73,7 @@ def pair_loss(model, pairs: list[dict], pad_id: int) -> tuple[torch.Tensor, dict
 
 def train_rm(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Train a reward model; return its folder."""
-    console, opened = supervised.open_run(cfg, resume=resume, command="rm", console=console)
-    if opened.finished is not None:
-        return opened.finished
-    with opened.guard():  # a start that fails before its first step leaves no folder behind
-        return _train_rm(cfg, opened.path, opened.last, console)
+    return supervised.run(cfg, _train_rm, resume=resume, command="rm", console=console)
 
 
 def _train_rm(cfg, run: Path, last: Path | None, console) -> Path:

@@ -131,11 +131,7 @@ def labelled(items: list[dict]) -> float:
 
 def train_sft(cfg, *, resume: str | Path | None = None, console=None) -> Path:
     """Run SFT; return the final model folder."""
-    console, opened = supervised.open_run(cfg, resume=resume, command="sft", console=console)
-    if opened.finished is not None:
-        return opened.finished
-    with opened.guard():  # a start that fails before its first step leaves no folder behind
-        return _train_sft(cfg, opened.path, opened.last, console)
+    return supervised.run(cfg, _train_sft, resume=resume, command="sft", console=console)
 
 
 def _train_sft(cfg, run: Path, last: Path | None, console) -> Path:

@@ -52,14 +52,17 @@ def measure(model, items: list, objective: Objective, micro_batch: int, *, backw
     return {key: v / units for key, v in sums.items()}
 
 
-def open_run(cfg, *, resume, command: str, console):
-    """(console, the opened run folder) for `rlvr sft|rm`: its `path`, `finished` model or None, `last`
-    checkpoint to resume from or None, and `guard()` around the work (a failed start leaves no folder)."""
+def run(cfg, body, *, resume, command: str, console) -> Path:
+    """`rlvr sft|rm`: open the run folder and call `body(cfg, folder, last checkpoint or None, console)` in it.
+    A run that already finished returns its model; a start that fails before its first step leaves no folder."""
     from rich.console import Console
 
     opened = runs.open_run(cfg, path=Path(resume) if resume else Path(cfg.output_dir) / (cfg.name or command),
                            resume=bool(resume), command=command, finished=FINAL)
-    return console or Console(stderr=True), opened
+    if opened.finished is not None:
+        return opened.finished
+    with opened.guard():
+        return body(cfg, opened.path, opened.last, console or Console(stderr=True))
 
 
 def fit(cfg, run: Path, model, tokenizer, train: list, held: list, objective: Objective, *, last: Path | None,
