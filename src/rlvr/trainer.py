@@ -312,7 +312,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                         def more(r: int) -> Rollouts:
                             extra = examples_at(data_position + r * P)
                             gen_r = rollout(engine, tokenizer, cfg, extra, step, first_prompt=r * P).result()
-                            return reward(workers.score, extra, gen_r, step + 1, n)
+                            return reward(workers.score, extra, gen_r, step + 1, n, state)
 
                         batch, consumed, sampled = dynamic_sample(batch, more, cfg, tokenizer.pad_token_id)
                     t2 = time.perf_counter()
