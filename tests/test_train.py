@@ -18,7 +18,7 @@ from conftest import rlvr_env
 
 METRIC_KEYS = {
     "reward/mean", "reward/std", "accuracy", "completion_length/mean", "completion_length/min",
-    "completion_length/max", "truncated_fraction", "reflection_rate", "zero_signal_group_fraction", "kl",
+    "completion_length/max", "truncated_fraction", "reflection/r1_words/per_1k", "zero_signal_group_fraction", "kl",
     "entropy", "clip_low_fraction", "clip_high_fraction", "grad_norm", "lr", "seconds/generation",
     "seconds/reward", "seconds/update", "trained_fraction",
 }
@@ -93,7 +93,7 @@ def test_sigkill_and_resume_matches_an_uninterrupted_run(tmp_path, run_rlvr):
     assert len(metrics.read_text().splitlines()) < 6, "the run finished before it could be killed"
     run_rlvr("train", "--resume", str(tmp_path / "killed"), timeout=300)
 
-    for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):
+    for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl", "eval_samples.jsonl", "probes.jsonl"):
         a = _comparable(read_jsonl(tmp_path / "straight" / name))
         b = _comparable(read_jsonl(tmp_path / "killed" / name))
         assert a == b, name

@@ -234,15 +234,48 @@ class EvalConfig(Strict):
     at_end: bool = doc(True, "Evaluate after the last training step.")
 
 
+class BehaviourJudgeConfig(Strict):
+    kind: Literal["none", "hf", "openai"] = doc(
+        "none", "`none`: off. `hf`: a local Hugging Face chat model (`model`: a path or hub id already on disk). "
+        "`openai`: an OpenAI-compatible endpoint (POST `base_url`/chat/completions).")
+    model: str | None = doc(None, "The judge model (a path / hub id for `hf`, a model name for `openai`).")
+    base_url: str = doc("http://localhost:8000/v1", "OpenAI-compatible endpoint, up to and including `/v1`.")
+    api_key_env: str | None = doc("OPENAI_API_KEY", "Environment variable holding the endpoint's API key (unset: none sent).")
+    samples: int = doc(8, "Completions judged per judged step (the step's first ones).", ge=1)
+    every: int = doc(10, "Judge every N steps.", ge=1)
+    timeout_s: float = doc(60.0, "Seconds one judge call may take.", gt=0)
+
+    @model_validator(mode="after")
+    def _needs_model(self):
+        if self.kind != "none" and not self.model:
+            raise ValueError(f"behaviour_judge.kind={self.kind} needs behaviour_judge.model")
+        return self
+
+
 class LogConfig(Strict):
     report_to: list[Literal["tensorboard", "wandb"]] = doc([], "Extra loggers; metrics.jsonl is always written.")
     wandb_project: str = doc("rlvr", "W&B project name (with report_to: [wandb]).")
     progress: bool = doc(True, "Show a progress bar.")
-    reflection_phrases: list[str] = doc(
-        ["wait", "let me verify", "let me check", "let me re-check", "double-check", "re-evaluate"],
-        "Lexicon for the reflection-phrase rate (case-insensitive substring match).",
-    )
+    reflection_lexicon: dict[str, list[str]] = doc(
+        {"r1_words": ["wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check"],
+         "reexamination": ["recheck", "rethink", "re-evaluate", "try again", "double-check", "reconsider", "let me verify"]},
+        "Reflection families: name -> words and phrases, counted as whole words (case-insensitive) per 1,000 "
+        "completion tokens as `reflection/<name>/per_1k` (also for correct and incorrect completions apart).")
+    target_script: Literal["latin", "cjk", "chinese", "cyrillic", "greek", "arabic", "devanagari"] = doc(
+        "latin", "The reasoning's expected script; `language/off_script_share` is the share of its letters outside it.")
+    probe_every: int = doc(5, "Every N steps (and at step 0 and the last step) the trainer writes greedy completions "
+                           "of the first `probe_prompts` held-out prompts to probes.jsonl (0: only at the start and end).", ge=0)
+    probe_prompts: int = doc(4, "Held-out prompts probed (0: no probes.jsonl).", ge=0)
+    behaviour_judge: BehaviourJudgeConfig = doc(BehaviourJudgeConfig(), "Optional model that classifies behaviours "
+                                                "(`behaviour_judge/<name>`), beside the pattern proxy `behaviour/<name>`.")
     rollouts_per_step: int = doc(-1, "Rollouts written to rollouts.jsonl per step (-1: all).", ge=-1)
+
+    @model_validator(mode="after")
+    def _lexicon_terms(self):
+        empty = [f for f, terms in self.reflection_lexicon.items() if not any(t.strip() for t in terms)]
+        if empty:
+            raise ValueError(f"reflection_lexicon: family {empty[0]!r} has no terms")
+        return self
 
 
 class CheckpointConfig(Strict):

@@ -1,20 +1,14 @@
-"""Per-step metrics and where they go: metrics.jsonl always, TensorBoard and W&B when asked."""
+"""Per-step metrics and where they go: metrics.jsonl always, TensorBoard and W&B when asked; the run folder's
+other JSONL records (rollouts, evaluations, probes, events). What the emergence metrics mean: rlvr.emergence."""
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-
-
-def reflection_rate(texts: list[str], phrases: list[str]) -> float:
-    """Share of completions that contain at least one phrase of the lexicon (case-insensitive)."""
-    if not texts:
-        return 0.0
-    lowered = [p.lower() for p in phrases]
-    return sum(any(p in t.lower() for p in lowered) for t in texts) / len(texts)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -46,15 +40,19 @@ def logged_steps(path: Path) -> set[int]:
     return {json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()}
 
 
+# the run folder's JSONL files, each record with a "step"; a resumed run truncates them to its checkpoint's step
+JSONL_FILES = ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl", "eval_samples.jsonl", "probes.jsonl", "events.jsonl")
+
+
 class Loggers:
     """`purge_step`: on resume, the first step to be logged again. TensorBoard then hides what an earlier
     process logged from that step on (the steps after the checkpoint, which the resumed run replays), so
     each step shows once; the JSONL files are truncated by the trainer (`truncate_jsonl`)."""
 
     def __init__(self, run_dir: Path, config, *, report_to: list[str], wandb_project: str, purge_step: int | None = None):
-        self.metrics = (run_dir / "metrics.jsonl").open("a")
-        self.rollouts = (run_dir / "rollouts.jsonl").open("a")
-        self.evals = (run_dir / "eval.jsonl").open("a")
+        self.run_dir, self.files = run_dir, {}  # JSONL files, opened (appending) on their first record
+        for name in ("metrics", "rollouts", "eval"):  # these exist from the start, even empty
+            self._file(name)
         self.tb = self.wandb = None
         if "tensorboard" in report_to:
             from torch.utils.tensorboard import SummaryWriter
@@ -67,10 +65,13 @@ class Loggers:
                 raise RuntimeError("report_to includes wandb but wandb is not installed: pip install 'rlvr[wandb]'") from None
             self.wandb = wandb.init(project=wandb_project, name=run_dir.name, dir=str(run_dir), config=config, resume="allow")
 
-    def log(self, step: int, metrics: dict, *, file=None) -> None:
-        record = {"step": step, **metrics}
-        (file or self.metrics).write(json.dumps(record) + "\n")
-        (file or self.metrics).flush()
+    def _file(self, name: str):
+        if name not in self.files:
+            self.files[name] = (self.run_dir / f"{name}.jsonl").open("a")
+        return self.files[name]
+
+    def log(self, step: int, metrics: dict, *, file: str = "metrics") -> None:
+        self.write(file, [{"step": step, **metrics}])
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if self.tb is not None:
             for k, v in scalars.items():
@@ -79,16 +80,28 @@ class Loggers:
         if self.wandb is not None:
             self.wandb.log(scalars, step=step)
 
-    def log_eval(self, step: int, result: dict) -> None:
-        self.log(step, {f"eval/{k}": v for k, v in result.items()}, file=self.evals)
+    def log_eval(self, step: int, result: dict, samples: list[dict] = ()) -> None:
+        """`samples`: the evaluation's example completions, to eval_samples.jsonl."""
+        self.log(step, {f"eval/{k}": v for k, v in result.items()}, file="eval")
+        self.write("eval_samples", [{"step": step, **r} for r in samples])
 
     def log_rollouts(self, records: list[dict]) -> None:
+        self.write("rollouts", records)
+
+    def event(self, kind: str, step: int) -> None:
+        """events.jsonl: the run's starts and resumes (a resume is a confound for a change in the series)."""
+        self.write("events", [{"step": step, "event": kind, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}])
+
+    def write(self, name: str, records: list[dict]) -> None:
+        if not records:
+            return
+        f = self._file(name)
         for r in records:
-            self.rollouts.write(json.dumps(r, ensure_ascii=False) + "\n")
-        self.rollouts.flush()
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.flush()
 
     def close(self) -> None:
-        for f in (self.metrics, self.rollouts, self.evals):
+        for f in self.files.values():
             f.close()
         if self.tb is not None:
             self.tb.close()

@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rlvr import algos, cluster, evaluate as evaluation, prompts, rewards as rewards_mod
-from rlvr import checkpoint, runs, tasks
+from rlvr import algos, cluster, emergence, evaluate as evaluation, prompts, rewards as rewards_mod
+from rlvr import behaviour_judge, checkpoint, runs, tasks
 from rlvr.learner import NonFiniteUpdate, trained_rows  # noqa: F401  (part of the trainer's public surface)
-from rlvr.metrics import Loggers, logged_steps, mean_std, reflection_rate, truncate_jsonl
+from rlvr.metrics import JSONL_FILES, Loggers, logged_steps, mean_std, truncate_jsonl
 from rlvr.progress import Bar
 from rlvr.rollout import Generation, Ready, Sampling
 from rlvr.tasks import Example, jsonl as jsonl_task
@@ -139,18 +139,18 @@ def select(gen: Generation, rows: list[int]) -> Generation:
 
 
 def step_metrics(batch: Rollouts, stats: dict, cfg, lr: float, seconds: dict) -> dict:
-    lengths = batch.gen.lengths.float().cpu()
+    lengths = batch.gen.lengths.cpu()
     out = {}
     total_mean, total_std = mean_std(batch.reward.tolist())
     out["reward/mean"], out["reward/std"] = total_mean, total_std
     for name, values in batch.per_reward.items():
         out[f"reward/{name}/mean"], out[f"reward/{name}/std"] = mean_std(values)
     out["accuracy"] = float(batch.correct.nanmean())  # over verifiable rows only (NaN if there are none)
-    out["completion_length/mean"] = float(lengths.mean())
-    out["completion_length/min"] = float(lengths.min())
-    out["completion_length/max"] = float(lengths.max())
-    out["truncated_fraction"] = float(batch.gen.truncated.float().mean())
-    out["reflection_rate"] = reflection_rate(batch.gen.texts, cfg.log.reflection_phrases)
+    out.update(emergence.batch_metrics(batch.gen.texts, lengths.tolist(), batch.gen.truncated.tolist(),
+                                       batch.correct.tolist(), group_size=cfg.grpo.samples_per_prompt,
+                                       lexicon=cfg.log.reflection_lexicon, script=cfg.log.target_script,
+                                       levels=[emergence.level_of(ex.columns) for ex in batch.examples]))
+    out["max_new_tokens"] = cfg.generation.max_new_tokens  # the step's budget (a confound for a length change)
     out["zero_signal_group_fraction"] = float(batch.zero_signal.float().mean())
     out["staleness"] = batch.staleness
     if batch.errors is not None and any(batch.errors):
@@ -230,6 +230,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         reward_fns = rewards_mod.distinct([rewards_mod.resolve(spec, task) for spec in cfg.rewards])
     jsonl_task.check_fit(task, cfg.prompt.template, reward_fns)  # chat data needs the chat template; answers
     cluster.check(cfg)  # e.g. Ray missing for `cluster.backend: ray`: fail before the run folder exists
+    judge = behaviour_judge.build(cfg.log.behaviour_judge, console)  # off by default
     opened = runs.open_run(cfg, path=Path(resume) if resume else run_dir_for(cfg), resume=bool(resume), command="train")
     run, last = opened.path, opened.last
     if data_dir is not None:
@@ -247,7 +248,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
     in_flight = learner.state.get("extra", {}).get("in_flight")  # asynchronous: rollouts sampled before the save
     if last is not None:
         console.print(f"resuming {run} from {last.name} (step {start})")
-    for name in ("metrics.jsonl", "rollouts.jsonl", "eval.jsonl"):
+    for name in JSONL_FILES:
         # from scratch (even in a resumed folder with no checkpoint yet) nothing earlier survives
         truncate_jsonl(run / name, max_step=start if last is not None else -1)
     done_evals = logged_steps(run / "eval.jsonl")
@@ -259,6 +260,7 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         workers.close()
         opened.discard()
         raise
+    log.event("resume" if last is not None else "start", start)
     P, n = cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt
     lag = cfg.cluster.async_steps
 
@@ -275,12 +277,22 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         return learner.save(ckpt_dir, step=step, data_position=data_position, extra=extra)
 
     def run_eval(step: int) -> dict:
-        result = evaluation.evaluate(engine, tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
-                                     max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1),
-                                     console=console if cfg.log.progress else None)
-        log.log_eval(step, result)
-        console.print(f"eval at step {step}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+        ev = evaluation.run(engine, tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
+                              max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1),
+                              console=console if cfg.log.progress else None, lexicon=cfg.log.reflection_lexicon,
+                              script=cfg.log.target_script)
+        result = ev.metrics
+        log.log_eval(step, result, ev.samples)
+        shown = [k for k in ("accuracy", "mean_length", "truncated_fraction") if k in result] + \
+            [k for k in result if k.startswith(("pass@", "maj@"))]  # the rest is in eval.jsonl
+        console.print(f"eval at step {step}: " + ", ".join(f"{k}={result[k]:.3f}" for k in shown))
         return result
+
+    def probe(step: int) -> None:  # probes.jsonl: the same held-out prompts, greedy, every log.probe_every steps
+        if cfg.log.probe_prompts:
+            records = evaluation.probe(engine, tokenizer, task, prompts=cfg.log.probe_prompts, prompt_cfg=cfg.prompt,
+                                       max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -2))
+            log.write("probes", [{"step": step, **r} for r in records])
 
     evals: dict[int, dict] = {}
     stop = runs.StopRequest()
@@ -291,6 +303,8 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
         with stop:
             if start == 0 and cfg.eval.at_start:
                 evals[0] = run_eval(0)
+            if start == 0:
+                probe(0)
             with Bar(console, "step", cfg.steps, completed=start, enabled=cfg.log.progress) as bar:
                 for step in range(start, cfg.steps):
                     t0 = time.perf_counter()
@@ -331,8 +345,12 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
                     data_position += consumed
                     seconds = {"generation": t1 - t0, "reward": t2 - t1, "update": t3 - t2, "step": t3 - t0}
                     metrics = step_metrics(batch, stats, cfg, lr, seconds)
+                    if judge is not None and (step + 1) % cfg.log.behaviour_judge.every == 0:
+                        metrics.update(judge.metrics(batch.gen.texts[: cfg.log.behaviour_judge.samples]))
                     log.log(step + 1, metrics)
                     log.log_rollouts(rollout_records(batch, cfg.log.rollouts_per_step))
+                    if (cfg.log.probe_every and (step + 1) % cfg.log.probe_every == 0) or step + 1 == cfg.steps:
+                        probe(step + 1)
                     bar.update(step + 1, _step_info(metrics))
                     done = step + 1
                     if stop.requested and step + 1 < cfg.steps:
