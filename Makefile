@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	# Coq's coqc checks proofs for the proof verifier; without it those tests skip
 	command -v coqc >/dev/null || $(APT) install -y -q coq || ($(APT) update -q && $(APT) install -y -q coq) \
 		|| echo "warning: coq not installed; the proof verifier reports it unavailable"
+	# Debian's chromium renders report.html headlessly in tests/test_report.py; without it that test skips
+	command -v chromium >/dev/null || $(APT) install -y -q chromium || ($(APT) update -q && $(APT) install -y -q chromium) \
+		|| echo "warning: chromium not installed; the report's browser test skips"
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: its CPU wheel is on local disk here; an unpinned torch pulls a multi-GB CUDA build

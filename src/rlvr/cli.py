@@ -1,4 +1,4 @@
-"""The `rlvr` command: train, eval, verify, sft, sample, rm, pipeline, config."""
+"""The `rlvr` command: train, eval, verify, sft, sample, rm, pipeline, report, config."""
 
 from __future__ import annotations
 
@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="a pipeline file (merged over the preset), then overrides such as name=my-r1 or "
                          "stages.reasoning-rl.config.steps=10")
 
+    r = sub.add_parser("report", help="report.html (plots, example completions) and report.md (summary) of runs")
+    r.add_argument("runs", nargs="+", metavar="RUN", help="a train run folder or a pipeline folder; several: side by side")
+    r.add_argument("--out", metavar="DIR", help="where to write report.html and report.md (default: the run folder; "
+                                                 "for several runs, a report-... folder beside the first)")
+
     c = sub.add_parser("config", help="print a resolved config, or the reference of every option")
     c.add_argument("--preset")
     c.add_argument("--config")
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     try:
         return {"train": cmd_train, "eval": cmd_eval, "config": cmd_config, "verify": cmd_verify, "sft": cmd_sft,
-                "rm": cmd_rm, "sample": cmd_sample, "pipeline": cmd_pipeline}[args.command](args)
+                "rm": cmd_rm, "sample": cmd_sample, "pipeline": cmd_pipeline, "report": cmd_report}[args.command](args)
     except config_mod.ConfigError as err:
         print(f"rlvr: {err}", file=sys.stderr)
         return 2
@@ -164,7 +169,28 @@ def cmd_pipeline(args) -> int:
         return 0
     root = pipeline.run(p, from_stage=args.from_stage)
     print(f"pipeline folder: {root}  (comparison: {root / 'comparison.md'})")
+    _report_after(root)
     return 0
+
+
+def cmd_report(args) -> int:
+    from rlvr.report import build
+
+    page = build(args.runs, out=args.out)
+    print(f"report: {page}  (summary: {page.with_name('report.md')})")
+    return 0
+
+
+def _report_after(folder: Path) -> None:
+    """The report at the end of `rlvr train` / `pipeline run`: the run is already saved, so a report that fails
+    only warns (`rlvr report FOLDER` retries it)."""
+    try:
+        from rlvr.report import build
+
+        print(f"report: {build([folder])}")
+    except Exception as err:  # noqa: BLE001 -- never lose a finished run to its report
+        print(f"rlvr: warning: the report could not be written ({type(err).__name__}: {err}); "
+              f"retry with: rlvr report {folder}", file=sys.stderr)
 
 
 def cmd_config(args) -> int:
@@ -246,6 +272,7 @@ def cmd_train(args) -> int:
 
     run = train(cfg, resume=args.resume)
     print(f"run folder: {run}")
+    _report_after(Path(run))
     return 0
 
 
