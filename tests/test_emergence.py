@@ -217,6 +217,29 @@ def test_an_unreachable_judge_costs_its_metric_not_the_run():
         config.BehaviourJudgeConfig(kind="hf")
 
 
+def test_behaviour_judge_with_a_local_hf_pipeline(monkeypatch):
+    # the pipeline is faked: what is checked is how the judge calls it (chat messages, greedy) and reads its reply
+    calls = []
+
+    def fake_pipeline(model):
+        assert model == "/models/judge"
+
+        def pipe(messages, **kw):
+            calls.append((messages, kw))
+            reply = json.dumps({b: b == "enumeration" for b in emergence.BEHAVIOURS})
+            return [{"generated_text": [*messages, {"role": "assistant", "content": reply}]}]
+
+        return pipe
+
+    monkeypatch.setattr(behaviour_judge, "hf_pipeline", fake_pipeline)
+    judge = behaviour_judge.build(config.BehaviourJudgeConfig(kind="hf", model="/models/judge"))
+    m = judge.metrics(["Case 1: ... Case 2: ..."])
+    assert m["behaviour_judge/enumeration"] == 1.0 and m["behaviour_judge/verification"] == 0.0
+    messages, kw = calls[0]
+    assert messages[0]["role"] == "user" and "Case 1: ... Case 2: ..." in messages[0]["content"]
+    assert kw["do_sample"] is False
+
+
 def test_judge_reply_parsing():
     full = {b: True for b in emergence.BEHAVIOURS}
     assert behaviour_judge.parse("```json\n" + json.dumps(full) + "\n```") == full

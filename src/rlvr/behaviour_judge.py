@@ -57,13 +57,17 @@ def openai_chat(base_url: str, model: str, prompt: str, *, api_key: str | None, 
         return json.loads(resp.read())["choices"][0]["message"]["content"]
 
 
+def hf_pipeline(model: str):
+    from transformers import pipeline
+
+    return pipeline("text-generation", model=model)
+
+
 class Judge:
     def __init__(self, cfg, console=None):
         self.cfg, self.console, self.warned = cfg, console, False
         if cfg.kind == "hf":
-            from transformers import pipeline
-
-            self.pipe = pipeline("text-generation", model=cfg.model)
+            self.pipe = hf_pipeline(cfg.model)
         elif cfg.kind != "openai":
             raise ValueError(f"behaviour_judge.kind={cfg.kind!r}: not a judge")
 
