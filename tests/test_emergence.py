@@ -68,6 +68,17 @@ def test_reflection_family_is_configurable(tmp_path):
         config.load(preset="smoke", overrides=["log.reflection_lexicon={none: []}"])
 
 
+def test_a_config_from_before_the_families_still_loads(tmp_path):
+    import yaml
+
+    old = config.load(preset="smoke").model_dump(mode="json")
+    del old["log"]["reflection_lexicon"]
+    old["log"]["reflection_phrases"] = ["wait", "let me check"]  # what runs recorded before the families
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    cfg = config.load(file=tmp_path / "config.yaml")
+    assert cfg.log.reflection_lexicon == {"reflection_phrases": ["wait", "let me check"]}
+
+
 def test_length_metrics_of_one_group():
     m = emergence.length_metrics(LENGTHS, TRUNCATED, CORRECT, solve_rates=emergence.group_solve_rates(CORRECT, 3))
     assert close(m["completion_length/mean"], 70 / 3)

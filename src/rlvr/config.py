@@ -270,6 +270,17 @@ class LogConfig(Strict):
                                                 "(`behaviour_judge/<name>`), beside the pattern proxy `behaviour/<name>`.")
     rollouts_per_step: int = doc(-1, "Rollouts written to rollouts.jsonl per step (-1: all).", ge=-1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_phrases(cls, data):
+        # a run folder from before the lexicon families (config.yaml with log.reflection_phrases) still loads and
+        # resumes: its phrase list becomes one family, `reflection_phrases`, counted as whole phrases
+        if isinstance(data, dict) and "reflection_phrases" in data:
+            data = dict(data)
+            data.setdefault("reflection_lexicon", {"reflection_phrases": data.pop("reflection_phrases")})
+            data.pop("reflection_phrases", None)
+        return data
+
     @model_validator(mode="after")
     def _lexicon_terms(self):
         empty = [f for f, terms in self.reflection_lexicon.items() if not any(t.strip() for t in terms)]
