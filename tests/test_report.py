@@ -228,12 +228,31 @@ def test_old_run_with_missing_files(tmp_path):
     build([run])
     md, html = (run / "report.md").read_text(), (run / "report.html").read_text()
     t = _table(md)
-    assert t["held-out accuracy (start → end)"] == ["0.100 → 0.300 (+0.200) [train, steps 1–1 → 3–3]"]
+    assert t["held-out accuracy (start → end)"] == ["0.100 → 0.300 (+0.200) [train, step 1 → 3]"]
     assert t["pass@k"] == ["not logged"] and t["length by difficulty (tokens)"] == ["not logged"]
     assert "metrics.jsonl: 1 unreadable line(s) skipped" in md
     assert "did NOT appear" in md or "is NOT shown" in md
     assert "no data: probes.jsonl not logged" in html
     assert "no data: behaviour/" in html and "no data: eval/correct_counts not logged" in html
+
+
+def test_garbage_values_do_not_break_the_report(tmp_path):
+    """Files edited by hand or written by other tools: wrong types become "not logged", not a crash."""
+    run = make_run(tmp_path / "r", steps=10, eval_steps=(0, 40))
+    evals = [json.loads(x) for x in (run / "eval.jsonl").read_text().splitlines()]
+    evals[0]["eval/correct_counts"] = ["3", None, 99]  # not counts out of 8
+    evals[1]["eval/accuracy"] = "high"
+    _jsonl(run / "eval.jsonl", evals)
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": "eleven", "accuracy": 1}) + "\n" + json.dumps([1, 2]) + "\n")
+    with (run / "probes.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 10, "prompt": ["a", "list"], "completion": {"not": "text"}}) + "\n")
+    build([run])
+    md = (run / "report.md").read_text()
+    assert "metrics.jsonl: 2 unreadable line(s) skipped" in md
+    assert _table(md)["pass@1"] == ["0.250 → 0.425"]  # the logged points; the bad counts draw no curve
+    assert _table(md)["held-out accuracy (start → end)"][0].endswith("[train, step 1 → 10], 10 problems")
+    assert "[&#x27;a&#x27;, &#x27;list&#x27;]" in (run / "report.html").read_text()
 
 
 @pytest.mark.parametrize("make, message", [
@@ -273,11 +292,10 @@ def test_train_and_pipeline_write_the_report_and_a_failure_only_warns(tmp_path, 
 
 @pytest.mark.slow
 def test_real_smoke_run_writes_its_report(run_rlvr, tmp_path):
-    proc = run_rlvr("train", "--preset", "smoke", "name=s", "steps=2", "eval.problems=4", "log.progress=false",
-                    timeout=600)
-    page = tmp_path / "runs" / "s" / "report.html"
-    assert f"report: {page}" in proc.stdout
-    html = page.read_text()
+    proc = run_rlvr("train", "--preset", "smoke", "name=s", "steps=2", "eval.problems=4", "eval.samples=2",
+                    "eval.k=[1,2]", "log.progress=false", timeout=600)
+    assert "report: runs/s/report.html" in proc.stdout
+    html = (tmp_path / "runs" / "s" / "report.html").read_text()
     assert html.count('class="plot"') >= 5  # reward, length, clip, reflection, entropy/KL at least
     assert "Start vs end" in html  # the probes of step 0 and the last step
 

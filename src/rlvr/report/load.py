@@ -163,15 +163,12 @@ def _aha(folder: Path, notes: list[str], offsets: dict[str | None, int]) -> list
         notes.append("change points unavailable (rlvr.changepoints is not installed)")
         return None
     try:
-        flags = changepoints.aha(folder)
+        return [{"metric": str(f.metric), "step": int(f.step) + offsets.get(getattr(f, "stage", None), 0),
+                 "before": float(f.before), "after": float(f.after), "p_value": float(f.p_value),
+                 "confounds": [str(c) for c in (f.confounds or [])]} for f in changepoints.aha(folder)]
     except Exception as e:  # noqa: BLE001 -- the report must not fail because change-point detection did
         notes.append(f"change points unavailable for {folder.name}: {type(e).__name__}: {e}")
         return None
-    return [{"metric": str(getattr(f, "metric", "?")),
-             "step": int(getattr(f, "step", 0)) + offsets.get(getattr(f, "stage", None), 0),
-             "before": getattr(f, "before", math.nan), "after": getattr(f, "after", math.nan),
-             "p_value": getattr(f, "p_value", math.nan),
-             "confounds": [str(c) for c in (getattr(f, "confounds", None) or [])]} for f in flags]
 
 
 LENGTH_KEYS = ("completion_length/median", "completion_length/p90", "completion_length/correct_mean",

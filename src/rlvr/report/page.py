@@ -69,9 +69,9 @@ def _completion(row: dict | None) -> str:
 
 def _compare(rows_a: list[dict], rows_b: list[dict], label_a: str, label_b: str) -> str:
     """The same prompts at two steps, side by side (matched by prompt text, in the first step's order)."""
-    b_by = {r.get("prompt"): r for r in rows_b}
-    prompts = [r.get("prompt") for r in rows_a] + [p for p in b_by if p not in {r.get("prompt") for r in rows_a}]
-    a_by = {r.get("prompt"): r for r in rows_a}
+    a_by = {str(r.get("prompt")): r for r in rows_a}
+    b_by = {str(r.get("prompt")): r for r in rows_b}
+    prompts = list(a_by) + [p for p in b_by if p not in a_by]
     body = [[f"<pre>{e(p)}</pre><div class=\"meta\">answer: {e((a_by.get(p) or b_by.get(p) or {}).get('answer', '?'))}</div>",
              _completion(a_by.get(p)), _completion(b_by.get(p))] for p in prompts]
     return _table(["prompt", e(label_a), e(label_b)], body)

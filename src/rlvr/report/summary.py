@@ -67,19 +67,21 @@ def start_end(s: Series, key: str, train: bool = True) -> StartEnd | None:
         return None
     w = min(5, max(1, len(tr) // 10))
     a, b = tr[:w], tr[-w:]
+    span = (lambda pts: f"{pts[0][0]}–{pts[-1][0]}") if w > 1 else (lambda pts: f"{pts[0][0]}")
     return StartEnd(float(np.mean([v for _, v in a])), float(np.mean([v for _, v in b])),
-                    f"train, steps {a[0][0]}–{a[-1][0]} → {b[0][0]}–{b[-1][0]}")
+                    f"train, step{'s' if w > 1 else ''} {span(a)} → {span(b)}")
 
 
 def pass_curve(row: dict, samples: int | None) -> list[tuple[int, float]]:
     """pass@k for k = 1..n from the eval's per-problem correct counts (unbiased estimator)."""
     counts = row.get("eval/correct_counts")
     n = row.get("eval/samples_per_problem") or samples
-    if not isinstance(counts, list) or not counts or not isinstance(n, int) or n < 1:
-        return []
+    if not isinstance(counts, list) or not counts or not isinstance(n, int) or n < 1 \
+            or not all(isinstance(c, int) and 0 <= c <= n for c in counts):
+        return []  # absent, or not counts out of n: no curve rather than a wrong one
     from rlvr.algos import pass_at_k  # imports torch (seconds): only when there is a curve to draw
 
-    return [(k, float(np.mean([pass_at_k(n, int(c), k) for c in counts]))) for k in range(1, n + 1)]
+    return [(k, float(np.mean([pass_at_k(n, c, k) for c in counts]))) for k in range(1, n + 1)]
 
 
 def eval_samples_setting(s: Series) -> int | None:
