@@ -329,11 +329,13 @@ class TrainConfig(Strict):
     )
     device: str = doc("auto", "`auto` (cuda if present), `cpu`, `cuda`, `cuda:1`, ...")
     dtype: Literal["auto", "float32", "bfloat16"] = doc("auto", "Weights' dtype. `auto`: fp32 on CPU, bf16 on CUDA.")
-    bf16_autocast: bool = doc(
-        False,
+    bf16_autocast: bool | Literal["auto"] = doc(
+        "auto",
         "Matrix products in bf16 under torch.autocast over fp32 weights, and rollouts from a bf16 copy of the "
         "weights refreshed after every update. Several times faster on CPUs with AMX-BF16 (`grep amx_bf16 "
-        "/proc/cpuinfo`) and far slower on CPUs without bf16 units; with bf16 weights it changes nothing.",
+        "/proc/cpuinfo`) and far slower on CPUs without bf16 units; with bf16 weights it changes nothing. "
+        "`auto`: true on CUDA; on CPU, true when a matrix-product micro-benchmark of the model's shapes (under "
+        "0.5 s, at model build, printed once) finds bf16 at least 10% faster than fp32 on the machine at hand.",
     )
     threads: int | None = doc(None, "CPU threads for torch (None: torch's default).", ge=1)
     gradient_checkpointing: bool = doc(False, "Recompute activations in backward to save memory.")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -18,6 +21,11 @@ def build(cfg, device: torch.device, dtype: torch.dtype, checkpoint: Path | None
     """(model, tokenizer). With a checkpoint, full fine-tuning loads its weights; LoRA loads its adapters."""
     spec = str(checkpoint) if checkpoint is not None and not cfg.lora.enabled else cfg.model
     model, tokenizer = models.load(spec, device=device, dtype=dtype, gradient_checkpointing=cfg.gradient_checkpointing)
+    if getattr(cfg, "bf16_autocast", None) == "auto":
+        # resolved here, where every GRPO learner and rollout worker builds its model, so every later reader
+        # (the autocast context, the engine's bf16 copy) sees a plain bool measured on this machine
+        rows = cfg.grpo.prompts_per_step * cfg.grpo.samples_per_prompt
+        cfg.bf16_autocast = bf16_is_faster(device, model.config, rows)
     if cfg.lora.enabled:
         from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -53,9 +61,74 @@ def reference(cfg, model, device, dtype):
     return lambda: (ref, contextlib.nullcontext())
 
 
+_BF16_CHOICES: dict[tuple, bool] = {}  # (device type, shapes, threads) -> the measured choice, once per process
+TRAIN_ROWS = 256  # the training-like product's rows: a micro-batch's tokens, kept small so bf16 costs little
+
+
+def bf16_is_faster(device: torch.device, model_config, rows: int, *, budget_s: float = 0.4, report=None) -> bool:
+    """`bf16_autocast: auto`: True on CUDA; on CPU, time the model's MLP product (hidden -> intermediate) in
+    fp32 and in bf16 at two shapes, decode-like ([rows, hidden]: one token per rollout row) and training-like
+    ([256, hidden]: a micro-batch's tokens), and pick bf16 only when both were measured and bf16's total is
+    at least 10% lower. A wrong True costs up to ~100x (CPUs without bf16 units), a wrong False ~1.3x, hence
+    the asymmetry.
+
+    fp32 and bf16 calls alternate and each side keeps its fastest call, so a burst of load from other
+    processes falls on both. A slow bf16 (~50 ms a call on AVX2-only CPUs) ends the measurement as soon as it
+    has lost, so the whole stays under `budget_s`. Random inputs: only the shapes matter to the speed. The
+    choice is reported (stderr) once per process, shape and thread count."""
+    if device.type == "cuda":
+        return True
+    hidden = int(getattr(model_config, "hidden_size", 0) or 0)
+    if device.type != "cpu" or not hidden:
+        return False
+    inner = int(getattr(model_config, "intermediate_size", 0) or 4 * hidden)
+    key = (device.type, hidden, inner, rows, torch.get_num_threads())
+    if key not in _BF16_CHOICES:
+        _BF16_CHOICES[key] = _measure_bf16(hidden, inner, rows, budget_s, report)
+    return _BF16_CHOICES[key]
+
+
+def _measure_bf16(hidden: int, inner: int, rows: int, budget_s: float, report) -> bool:
+    w = {"fp32": torch.randn(inner, hidden)}
+    w["bf16"] = w["fp32"].bfloat16()
+    total = {"fp32": 0.0, "bf16": 0.0}
+    ratios = []
+    deadline = time.perf_counter() + budget_s
+    with torch.no_grad():
+        for m in (rows, TRAIN_ROWS):
+            x = {"fp32": torch.randn(m, hidden)}
+            x["bf16"] = x["fp32"].bfloat16()
+            best = {}
+            for name in x:  # warm-up: kernel selection, first touch of the output; bf16's tells its speed
+                t0 = time.perf_counter()
+                torch.nn.functional.linear(x[name], w[name])
+                best[name] = time.perf_counter() - t0
+            for _ in range(4):
+                for name in x:
+                    for _ in range(1 if name == "bf16" else 4):  # fp32 calls are cheap: more tries
+                        t0 = time.perf_counter()
+                        torch.nn.functional.linear(x[name], w[name])
+                        best[name] = min(best[name], time.perf_counter() - t0)
+                if best["bf16"] > 1.5 * best["fp32"] or time.perf_counter() + best["bf16"] > deadline:
+                    break
+            ratios.append(best["bf16"] / best["fp32"])
+            for name in total:
+                total[name] += best[name]
+            # stop when bf16 lost, or when the next shape's bf16 calls (at this one's speed) would overrun
+            if ratios[-1] > 1.5 or time.perf_counter() + 3 * best["bf16"] * TRAIN_ROWS / m > deadline:
+                break
+    choice = len(ratios) == 2 and total["bf16"] < 0.9 * total["fp32"]
+    shapes = ", ".join(f"{m}x{hidden} @ {hidden}x{inner}: {r:.2f}" for m, r in zip((rows, TRAIN_ROWS), ratios))
+    (report or functools.partial(print, file=sys.stderr))(
+        f"bf16_autocast=auto -> {str(choice).lower()} (bf16/fp32 time of a matrix product on this CPU, {shapes}; "
+        f"{torch.get_num_threads()} threads)")
+    return choice
+
+
 def compute_context(cfg, device: torch.device):
-    """The autocast context for forward passes: bf16 matmuls over fp32 weights, or nothing."""
-    if cfg.bf16_autocast:
+    """The autocast context for forward passes: bf16 matmuls over fp32 weights, or nothing. (`auto` is
+    resolved to a bool by `build`; an unresolved `auto` here means no autocast.)"""
+    if cfg.bf16_autocast is True:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
