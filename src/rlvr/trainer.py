@@ -278,9 +278,9 @@ def train(cfg, *, reward_funcs=None, reward_weights=None, train_dataset=None, ev
 
     def run_eval(step: int) -> dict:
         ev = evaluation.run(engine, tokenizer, task, eval_cfg=cfg.eval, prompt_cfg=cfg.prompt,
-                              max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1),
-                              console=console if cfg.log.progress else None, lexicon=cfg.log.reflection_lexicon,
-                              script=cfg.log.target_script)
+                            max_new_tokens=cfg.generation.max_new_tokens, seed=step_seed(cfg.seed, -1),
+                            console=console if cfg.log.progress else None, lexicon=cfg.log.reflection_lexicon,
+                            script=cfg.log.target_script)
         result = ev.metrics
         log.log_eval(step, result, ev.samples)
         shown = [k for k in ("accuracy", "mean_length", "truncated_fraction") if k in result] + \
