@@ -353,19 +353,21 @@ def _stage_confounds(st: _Stage, where) -> list[tuple[int, str]]:
         out.append((i, f"learning-rate warm-up ends at step {warmup}{where} ({after} from step {warmup + 1})"))
     lr = [_num(r.get("lr")) for r in st.records]
     known = [i for i, v in enumerate(lr) if not math.isnan(v)]
-    for i, j in zip(known, known[1:]):  # consecutive logged steps
+    same = lambda u, v: abs(u - v) <= 1e-6 * max(abs(u), abs(v))  # noqa: E731
+    for n, (i, j) in enumerate(zip(known, known[1:])):  # consecutive logged steps
         a, b = lr[i], lr[j]
-        # the lr logged at step k is the one its update used: the schedule after k - 1 optimizer steps
-        ea, eb = (_lr_factor(st.steps[x] - 1, warmup, schedule, total) for x in (i, j))
-        if st.config and a > 0 and ea > 0 and eb > 0:  # against the schedule: its own steady change is no confound
-            jump = abs((b / eb) / (a / ea) - 1) > 1e-3
-        elif st.config:
-            jump = a != b and not (a == 0 and eb == 0)
-        else:  # no config: a change that does not continue the previous step's change
-            prev = lr[i] - lr[known[known.index(i) - 1]] if known.index(i) > 0 else 0.0
-            jump = abs((b - a) - prev) > 1e-3 * max(abs(a), abs(b))
-        if jump:
-            out.append((j, f"lr changed {a:.3g} -> {b:.3g} at step {st.steps[j]}{where}"))
+        at = f" at step {st.steps[j]}{where}"
+        if st.config:  # against the schedule: its own warm-up ramp or decay is no confound
+            # the lr logged at step k is the one its update used: the schedule after k - 1 optimizer steps
+            ea, eb = (_lr_factor(st.steps[x] - 1, warmup, schedule, total) for x in (i, j))
+            if (abs((b / eb) / (a / ea) - 1) > 1e-3) if a > 0 and ea > 0 and eb > 0 else not same(a, b):
+                out.append((j, f"lr changed {a:.3g} -> {b:.3g}{at}"))
+        elif n:  # no config: a constant lr that starts changing, or a changing one that settles
+            a0 = lr[known[n - 1]]
+            if same(a0, a) and not same(a, b):
+                out.append((j, f"lr changed {a:.3g} -> {b:.3g}{at}"))
+            elif not same(a0, a) and same(a, b) and not (out and out[-1][0] == i):  # not right after a jump
+                out.append((j, f"lr stops changing{at} (stays {b:.3g})"))
     for e in st.events:  # events.jsonl: "step" = updates done when the process (re)started
         s = e.get("step")
         if isinstance(s, int) and (e.get("event") == "resume" or s > 0) and st.steps[0] <= s + 1 <= st.steps[-1]:
