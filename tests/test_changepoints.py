@@ -107,6 +107,8 @@ def test_bad_arguments_are_named():
         detect([1.0, "x"])
     with pytest.raises(ValueError, match="one series"):
         detect([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="seed"):
+        detect([1.0, 2.0], seed=-1)
 
 
 # -------------------------------------------------------------------------------------------------- aha
@@ -184,6 +186,8 @@ def test_an_old_run_without_the_new_keys_or_files(tmp_path):
         f.write('{"step": 31, "completion_len')  # a torn last line (the writer was killed)
     flag = only_flag(aha(run))
     assert flag.step == JUMP and flag.confounds == []
+    run = write_run(tmp_path / "lr", old=True, lr=lambda step: 1e-5 if step < JUMP else 5e-6)  # no config.yaml
+    assert only_flag(aha(run)).confounds == ["lr changed 1e-05 -> 5e-06 at step 12"]
     (run / "metrics.jsonl").write_text('{"step": 1}\nnot json\n{"step": 2}\n')
     with pytest.raises(ValueError, match=r"metrics.jsonl:2"):
         aha(run)
@@ -196,15 +200,17 @@ def test_a_pipeline_joins_its_grpo_stages_and_names_the_boundary(tmp_path):
     (root / "01-cold-start").mkdir(parents=True)
     (root / "01-cold-start" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0, "lr": 0.001}\n')  # SFT: no curves
     rng = np.random.default_rng(0)
-    for name, level in (("02-rl", 40.0), ("04-rl", 70.0)):
+    for name, level, budget in (("02-rl", 40.0, 96), ("04-rl", 70.0, 160)):
         folder = root / name
         folder.mkdir()
         rows = [{"step": s, "completion_length/mean": level + rng.normal(0, 2), "accuracy": 0.3 + rng.normal(0, 0.05),
-                 "lr": 1e-5, "max_new_tokens": 96} for s in range(1, 16)]
+                 "lr": 1e-5} for s in range(1, 16)]  # no max_new_tokens key: the stage's config.yaml says it
         (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (folder / "config.yaml").write_text(yaml.safe_dump({"steps": 15, "generation": {"max_new_tokens": budget}}))
     (root / "03-sample").mkdir()
     flags = aha(root)  # a folder of stages goes to aha_pipeline
     assert flags == aha_pipeline(root)
     flag = only_flag(flags)
     assert (flag.metric, flag.stage, flag.step) == ("completion_length/mean", "04-rl", 1)
-    assert flag.confounds == ["stage boundary (02-rl -> 04-rl, after 03-sample)"]
+    assert flag.confounds == ["stage boundary (02-rl -> 04-rl, after 03-sample)",
+                              "max_new_tokens 96 -> 160 at step 1 of 04-rl"]

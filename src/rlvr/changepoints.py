@@ -206,6 +206,8 @@ def detect(values: Sequence[float], *, alpha: float = 0.01, min_segment: int = 3
         raise ValueError(f"min_segment must be at least 2, got {min_segment}")
     if permutations < 1:
         raise ValueError(f"permutations must be at least 1, got {permutations}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     try:
         arr = np.array([math.nan if v is None else v for v in values], dtype=float)
     except (TypeError, ValueError) as e:
@@ -410,7 +412,7 @@ def _flags(stages: list[_Stage], skipped: dict[int, list[str]], **detect_kw) -> 
         changes = detect(_series(records, metric), **detect_kw)
         bounds = [0, *(c.index for c in changes), len(records)]
         for n, c in enumerate(changes):
-            words = [text for i, text in sorted(confounds) if abs(i - c.index) <= 1]
+            words = [text for i, text in sorted(confounds, key=lambda e: e[0]) if abs(i - c.index) <= 1]
             before, after = clip[bounds[n]:c.index], clip[c.index:bounds[n + 2]]
             if metric == LENGTH and np.isfinite(before).any() and np.isfinite(after).any():
                 cb, ca = np.nanmean(before), np.nanmean(after)
