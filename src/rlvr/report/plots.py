@@ -40,7 +40,7 @@ def done(title: str, fig: Figure, axes, note: str = "", xlabel: str = "step") ->
             ax.legend(fontsize=7, loc="best")
             labels += names
     # fixed margins: tight_layout would lay every figure's text out twice (half the report's time)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.14, top=0.86 if fig._suptitle else 0.9, wspace=0.28)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.14, top=0.86 if fig.get_suptitle() else 0.9, wspace=0.28)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return Plot(title, base64.b64encode(buf.getvalue()).decode("ascii"), note, tuple(labels))
@@ -80,7 +80,7 @@ def _marks(ax, series: list[Series], flags: bool) -> None:
 
 
 def _lines(title: str, series: list[Series], keys: list[tuple[str, str]], ylabel: str, flags: bool = False,
-           eval_keys: list[tuple[str, str]] = ()) -> Plot:
+           eval_keys: list[tuple[str, str]] = (), share: bool = False) -> Plot:
     """One axis of per-step lines: keys = [(metric key, line style)], eval_keys drawn as markers."""
     if not any(_has(series, k) for k, _ in keys) and not any(_has(series, k, True) for k, _ in eval_keys):
         return Plot(title, None, f"no data: {', '.join(k for k, _ in keys)} not logged")
@@ -97,6 +97,8 @@ def _lines(title: str, series: list[Series], keys: list[tuple[str, str]], ylabel
                 ax.plot(x, y, marker, color=f"C{i}", ms=7, label=_label(series, s, k + " (held-out)"))
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    if share:  # a share from 0: a rise from 0.04 to 0.06 should look small
+        ax.set_ylim(bottom=0)
     _marks(ax, series, flags)
     return done(title, fig, [ax])
 
@@ -120,10 +122,14 @@ def length_distribution(series):
             ax.fill_between(x, med, p90, color=c, alpha=0.18, lw=0, label=_label(series, s, "median–p90"))
             ax.plot(x, med, "-", color=c, lw=1.3, label=_label(series, s, "median"))
         for key, ls, what in (("completion_length/correct_mean", "--", "correct mean"),
-                              ("completion_length/incorrect_mean", ":", "incorrect mean")):
+                              ("completion_length/incorrect_mean", ":", "incorrect mean"),
+                              ("completion_length/stopped_mean", (0, (5, 1, 1, 1)), "stopped (not truncated) mean")):
             xs, ys = _xy(s.metrics, key)
             if xs:
-                ax.plot(xs, ys, ls, color=c, lw=1.5, label=_label(series, s, what))
+                ax.plot(xs, ys, ls=ls, color=c, lw=1.5, label=_label(series, s, what))
+        xs, ys = _xy(s.evals, "eval/completion_length/correct_mean")
+        if xs:
+            ax.plot(xs, ys, "D", color=c, ms=6, label=_label(series, s, "correct mean (held-out)"))
         if not x:
             xs, ys = _xy(s.metrics, "completion_length/mean")
             ax.plot(xs, ys, "-", color=c, lw=1.3, label=_label(series, s, "mean"))
@@ -141,7 +147,7 @@ def length_distribution(series):
 
 def clip_ratio(series):
     return _lines("Clip ratio (share cut at max_new_tokens)", series, [("truncated_fraction", "-")], "share",
-                  eval_keys=[("eval/truncated_fraction", "o")])
+                  eval_keys=[("eval/truncated_fraction", "o")], share=True)
 
 
 def reflection(series):
@@ -181,7 +187,7 @@ def behaviours(series):
         return Plot("Behaviours", None, "no data: behaviour/{verification,backtracking,...} not logged")
     styles = ["-", "--", "-.", ":"]
     return _lines("Behaviours (share of completions showing it)", series,
-                  [(k, styles[j % 4]) for j, k in enumerate(keys)], "share")
+                  [(k, styles[j % 4]) for j, k in enumerate(keys)], "share", share=True)
 
 
 def entropy_kl(series):

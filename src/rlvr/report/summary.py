@@ -5,7 +5,7 @@ The signature (DeepSeek-R1's R1-Zero run) needs all four of:
   2. mean length of correct completions up at least 1.5x;
   3. not from truncation or a budget change: max_new_tokens the same at start and end (training and eval),
      the clip ratio (share of completions cut at the budget) up by less than CLIP_RISE, and no flagged length
-     jump whose confounds include a max_new_tokens change;
+     rise whose confounds (rlvr.changepoints) name a max_new_tokens change or a clip-ratio rise;
   4. tokens growing with difficulty at the end: Spearman correlation of mean length against difficulty > 0 and
      the hardest bucket longer than the easiest. Difficulty is the task's own level when logged, else the
      prompt's solve rate (solved < easy < hard; "unsolved" is left out: with no right answer its length is
@@ -186,13 +186,12 @@ def _criteria(sm: Summary) -> list[tuple[str, bool | None, str]]:
         if len(b) == 2 and b[0] != b[1]:
             ok = False
             why.append(f"{what} max_new_tokens changed {b[0]} → {b[1]}")
-    budget_flags = [f for f in sm.flags or [] if f["metric"].startswith("completion_length")
-                    and finite(f["after"]) and finite(f["before"]) and f["after"] > f["before"]
-                    and any("max_new_tokens" in c for c in f["confounds"])]
-    if budget_flags:
-        ok = False
-        why.append("length jump at step " + ", ".join(str(f["step"]) for f in budget_flags)
-                   + " coincides with a max_new_tokens change")
+    for f in sm.flags or []:  # a flagged length rise that changepoints ties to the budget or to clipping
+        tied = [c for c in f["confounds"] if "max_new_tokens" in c or "clip ratio" in c]
+        if f["metric"].startswith("completion_length") and finite(f["after"]) and finite(f["before"]) \
+                and f["after"] > f["before"] and tied:
+            ok = False
+            why.append(f"length jump at step {f['step']} comes with: {'; '.join(tied)}")
     if sm.clip is None:
         ok = None if ok else ok
         why.append("clip ratio not logged")
