@@ -292,6 +292,20 @@ def test_train_and_pipeline_write_the_report_and_a_failure_only_warns(tmp_path, 
     assert f"run folder: {run}" in out.out
     assert "warning: the report could not be written (RuntimeError: disk on fire)" in out.err
     assert f"rlvr report {run}" in out.err
+    assert cli.main(["train", "--preset", "smoke", "--no-report"]) == 0
+    assert "report" not in capsys.readouterr().err
+
+    import rlvr.pipeline
+
+    monkeypatch.undo()
+    root = tmp_path / "pipe"
+    root.mkdir()
+    (root / "pipeline.yaml").write_text("name: pipe\n")
+    make_run(root / "01-rl", steps=5, eval_steps=(0,))
+    monkeypatch.setattr(rlvr.pipeline, "run", lambda p, from_stage=None: root)
+    assert cli.main(["pipeline", "run", "--preset", "r1-smoke"]) == 0
+    assert f"report: {root / 'report.html'}" in capsys.readouterr().out
+    assert "01-rl" in (root / "report.html").read_text()
 
 
 @pytest.mark.slow

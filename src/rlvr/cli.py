@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--config", help="YAML config file (merged over the preset)")
     t.add_argument("--preset", help=f"built-in preset: {', '.join(config_mod.preset_names())} (default: default)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    t.add_argument("--no-report", action="store_true", help="skip report.html/report.md at the end (rlvr report RUN later)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. grpo.kl_coef=0.01")
 
     e = sub.add_parser("eval", help="evaluate a model on a task's held-out set")
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     pl = sub.add_parser("pipeline", help="multi-stage recipes (R1-Zero, R1) as one command")
     pl.add_argument("action", choices=["run", "show"], help="run: run the stages not yet done; show: print the resolved stages")
     pl.add_argument("--preset", help="built-in pipeline: " + ", ".join(_pipeline_presets()))
+    pl.add_argument("--no-report", action="store_true", help="skip report.html/report.md at the end")
     pl.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage (its folder and later ones are deleted)")
     pl.add_argument("overrides", nargs="*", metavar="[PIPELINE.yaml] key=value",
                     help="a pipeline file (merged over the preset), then overrides such as name=my-r1 or "
@@ -169,7 +171,8 @@ def cmd_pipeline(args) -> int:
         return 0
     root = pipeline.run(p, from_stage=args.from_stage)
     print(f"pipeline folder: {root}  (comparison: {root / 'comparison.md'})")
-    _report_after(root)
+    if not args.no_report:
+        _report_after(root)
     return 0
 
 
@@ -272,7 +275,8 @@ def cmd_train(args) -> int:
 
     run = train(cfg, resume=args.resume)
     print(f"run folder: {run}")
-    _report_after(Path(run))
+    if not args.no_report:
+        _report_after(Path(run))
     return 0
 
 
