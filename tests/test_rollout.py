@@ -1,5 +1,6 @@
 """The generator: the sampler draws from the right distribution, and cached decoding equals full recompute."""
 
+import pytest
 import torch
 
 from rlvr import models
@@ -48,3 +49,49 @@ def test_cached_greedy_decoding_equals_recomputing_the_whole_sequence():
                 ids = torch.cat([ids, nxt.view(1, 1)], 1)
         got = out.completion_ids[row][: len(expected)].tolist()
         assert got == expected, (row, got, expected)
+
+
+def _row_counter(model):
+    """Forward pre-hook recording each forward's batch rows; the first call of a generate is the prefill."""
+    rows = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: rows.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    return rows
+
+
+@pytest.mark.parametrize("sampling", [Sampling(max_new_tokens=20), Sampling(max_new_tokens=20, temperature=0.7, top_k=30, repetition_penalty=1.3)])
+def test_finished_rows_leave_the_batch_and_nothing_sampled_changes(sampling):
+    model, tok = models.load("tiny-random:4", device=torch.device("cpu"), dtype=torch.float32)
+    engines = {}
+    for drop in (0.125, None):
+        eng = TransformersEngine(model, tok)
+        eng.eos_ids = sorted(set(eng.eos_ids) | set(range(60, 80)))  # ~8% of tokens end a row: staggered ends
+        eng.drop_finished = drop
+        engines[drop] = eng
+    rows = _row_counter(model)
+    prompts = ["ab", "a longer prompt", "mid one"]
+    dropped = engines[0.125].generate(prompts, n=4, sampling=sampling, seed=9)
+    dropped_rows, rows[:] = rows[1:], []
+    kept = engines[None].generate(prompts, n=4, sampling=sampling, seed=9)
+    kept_rows = rows[1:]
+
+    lengths = kept.lengths.tolist()
+    assert len(set(lengths)) > 3 and kept.truncated.sum() < 12, lengths  # rows end at many different steps
+    for name in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "truncated"):
+        assert torch.equal(getattr(dropped, name), getattr(kept, name)), name
+    assert dropped.texts == kept.texts
+    assert torch.allclose(dropped.logprobs, kept.logprobs, atol=1e-5)
+    # kept: every decode forward runs all 12 rows; dropped: the batch shrinks as rows finish
+    assert set(kept_rows) == {12} and len(dropped_rows) == len(kept_rows)
+    assert dropped_rows == sorted(dropped_rows, reverse=True) and dropped_rows[-1] < 12
+    # a forward runs at most the live rows plus the few finished ones not yet worth a copy (under 1/8 of the batch)
+    alive = [int((kept.lengths > t + 1).sum()) for t in range(len(dropped_rows))]  # rows still sampling at step t+1
+    assert all(a <= r < a + max(1, r / 8) + 1 for a, r in zip(alive, dropped_rows)), (alive, dropped_rows)
+
+
+def test_plain_sampling_with_a_precomputed_logsumexp_draws_the_same_tokens():
+    from rlvr.rollout import sample_next
+
+    logits = torch.randn(256, 500) * 3
+    u = draws(3, 256)
+    s = Sampling(max_new_tokens=1)
+    assert torch.equal(sample_next(logits, s, u), sample_next(logits, s, u, lse=torch.logsumexp(logits, -1)))

@@ -167,17 +167,21 @@ def uniforms(seeds: Tensor, t: int | Tensor) -> Tensor:
     return _lsr(z, 11).double() * 2.0**-53
 
 
-def sample_next(logits: Tensor, s: Sampling, u: Tensor, seen: Tensor | None = None) -> Tensor:
+def sample_next(logits: Tensor, s: Sampling, u: Tensor, seen: Tensor | None = None, lse: Tensor | None = None) -> Tensor:
     """[B, V] logits, [B] uniforms in [0, 1) -> [B] token ids. In order: the repetition penalty on the tokens
     `seen` ([B, V] bool: in the row's prompt or completion so far), then temperature (0: greedy), top-k, top-p
-    and min-p filtering. Each row uses only its own logits, uniform and seen tokens."""
+    and min-p filtering. Each row uses only its own logits, uniform and seen tokens. `lse`: the rows'
+    logsumexp of `logits` if the caller has it; plain sampling (T=1, no filter) then needs no softmax."""
     if s.repetition_penalty != 1.0:
         if seen is None:
             raise ValueError("repetition_penalty needs the tokens seen so far")
-        logits = repetition_penalised(logits.float(), seen, s.repetition_penalty)
+        logits, lse = repetition_penalised(logits.float(), seen, s.repetition_penalty), None
     if s.temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits.float() / s.temperature
+    plain = s.temperature == 1.0 and not (s.top_k and s.top_k < logits.shape[-1]) and s.top_p >= 1.0 and s.min_p <= 0.0
+    if plain and lse is not None:
+        return sample_categorical((logits.float() - lse.view(-1, 1)).exp_(), u)
+    logits = logits.float() / s.temperature if s.temperature != 1.0 else logits.float()
     if s.top_k and s.top_k < logits.shape[-1]:
         kth = torch.topk(logits, s.top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -216,9 +220,13 @@ def sample_categorical(probs: Tensor, u: Tensor) -> Tensor:
     cdf = probs.double().cumsum(dim=-1)  # [B, V]
     u = u.to(device=probs.device, dtype=torch.float64).view(-1, 1) * cdf[:, -1:]
     ids = torch.searchsorted(cdf, u, right=True).squeeze(-1)  # first index whose cdf exceeds u
-    # u can round up to the total; then the draw is the last token with non-zero probability
-    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).to(torch.uint8).argmax(dim=-1)
-    return torch.minimum(ids, last)
+    # u can round up to the total (ids == V, rare); then the draw is the last token with non-zero probability.
+    # Any other index is a token with probability > 0 (a zero one never raises the cdf), so only then look.
+    over = ids >= probs.shape[-1]
+    if bool(over.any()):
+        last = probs.shape[-1] - 1 - (probs[over].flip(-1) > 0).to(torch.uint8).argmax(dim=-1)
+        ids = ids.masked_scatter(over, last)
+    return ids
 
 
 class _GrowInPlace(DynamicLayer):
@@ -236,6 +244,15 @@ class _GrowInPlace(DynamicLayer):
         self._k[:, :, :n], self._v[:, :, :n] = keys, values
         self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
         self.device, self.is_initialized = keys.device, True
+
+    def batch_select_indices(self, indices: Tensor) -> None:
+        """Keep rows `indices` (finished rows dropped): copies only the filled part into smaller buffers."""
+        n = self.keys.shape[-2]
+        k, v = self._k.new_empty(len(indices), *self._k.shape[1:]), self._v.new_empty(len(indices), *self._v.shape[1:])
+        k[:, :, :n].copy_(self.keys[indices])
+        v[:, :, :n].copy_(self.values[indices])
+        self._k, self._v = k, v
+        self.keys, self.values = k[:, :, :n], v[:, :, :n]
 
     def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
         n, m = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
@@ -263,6 +280,11 @@ class TransformersEngine:
     `weights_dtype` (bf16 with `bf16_autocast`): sample from a copy of the policy in that dtype, refreshed by
     `sync` after every update, like an inference engine beside the trainer. The loss still scores every token
     with the policy itself, so old log-probs never come from the copy."""
+
+    # Drop finished rows from the batch once they are at least this share of it (None: never). A drop copies
+    # the live rows' KV cache (~46 KB per row and token for SmolLM2-135M); a dead row left in costs a full
+    # row of every later forward pass (~3% of a decode step at 32 rows), so a few rows pay for a copy.
+    drop_finished: float | None = 0.125
 
     def __init__(self, model, tokenizer, *, weights_dtype: torch.dtype | None = None):
         if weights_dtype is not None and weights_dtype != next(model.parameters()).dtype:
@@ -311,33 +333,54 @@ class TransformersEngine:
         return self._record(prompt_ids, prompt_mask, completion, logprobs)
 
     def _decode(self, logits, cache, mask, s: Sampling, seeds: Tensor, prompt_ids: Tensor) -> tuple[Tensor, Tensor]:
-        """-> completion ids [B, T] (pad after EOS) and their float32 log-probs under the raw logits [B, T]."""
+        """-> completion ids [B, T] (pad after EOS) and their float32 log-probs under the raw logits [B, T].
+
+        Finished rows leave the batch: once enough rows have sampled EOS (`drop_finished`), the cache, mask,
+        positions and streams are cut down to the live rows, so a step's forward costs what its live rows
+        cost. Each row keeps its own stream and draw index, so what it samples does not depend on who else
+        is still in the batch (up to float differences in the logits between batch shapes)."""
         device = logits.device
         eos = torch.tensor(self.eos_ids, device=device)
-        B = logits.shape[0]
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        pos = positions(mask)[:, -1:]
-        tokens, logprobs = [], []
-        # [B, V] tokens in each row's prompt and completion so far, for the repetition penalty
-        seen = seen_tokens(prompt_ids, mask, logits.shape[-1]) if s.repetition_penalty != 1.0 else None
-        for t in range(s.max_new_tokens):
-            logits = logits.float()  # [B, V]; a no-op for fp32 weights, one copy for bf16 (sampling needs it too)
-            nxt = sample_next(logits, s, uniforms(seeds, t), seen)
-            if seen is not None:
-                seen[torch.arange(B, device=device), nxt] = True
+        B, V = logits.shape
+        T = s.max_new_tokens
+        tokens = torch.full((B, T), self.pad_id, dtype=torch.long, device=device)
+        logprobs = torch.zeros(B, T, dtype=torch.float32, device=device)
+        rows = torch.arange(B, device=device)  # original row of each row still in the batch
+        P = mask.shape[1]
+        # [b, P + T] attention mask written once: a step passes a view, no torch.cat per token
+        mask = torch.cat([mask, mask.new_ones(B, T)], dim=1)
+        pos = positions(mask[:, :P])[:, -1:]
+        done = torch.zeros(B, dtype=torch.bool, device=device)  # finished rows still in the batch
+        # [b, V] tokens in each row's prompt and completion so far, for the repetition penalty
+        seen = seen_tokens(prompt_ids, mask[:, :P], V) if s.repetition_penalty != 1.0 else None
+        width = 0  # completion columns written
+        for t in range(T):
+            logits = logits.float()  # [b, V]; a no-op for fp32 weights, one copy for bf16 (sampling needs it too)
             # behaviour log-prob at temperature 1: the picked logit minus one logsumexp per row
-            lp = logits.gather(-1, nxt[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-            nxt = torch.where(done, torch.full_like(nxt, self.pad_id), nxt)
-            tokens.append(nxt)
-            logprobs.append(lp.masked_fill(done, 0.0))
-            done |= torch.isin(nxt, eos)
-            if bool(done.all()) or len(tokens) == s.max_new_tokens:
+            lse = torch.logsumexp(logits, dim=-1)
+            nxt = sample_next(logits, s, uniforms(seeds, t), seen, lse=lse)
+            lp = logits.gather(-1, nxt[:, None]).squeeze(-1) - lse
+            live = ~done
+            tokens[rows[live], t] = nxt[live]
+            logprobs[rows[live], t] = lp[live]
+            width = t + 1
+            done = done | torch.isin(nxt, eos)
+            n_done = int(done.sum())
+            if n_done == len(rows) or t == T - 1:
                 break
-            mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=device)], dim=1)
+            if seen is not None:
+                seen[torch.arange(len(rows), device=device), nxt] = True
+            if n_done and self.drop_finished is not None and n_done >= self.drop_finished * len(rows):
+                keep = (~done).nonzero().squeeze(-1)
+                cache.batch_select_indices(keep)
+                rows, mask, pos, seeds, nxt = rows[keep], mask[keep], pos[keep], seeds[keep], nxt[keep]
+                seen = seen[keep] if seen is not None else None
+                done = done[keep]
             pos = pos + 1
-            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+            out = self.model(input_ids=nxt[:, None], attention_mask=mask[:, : P + t + 1], position_ids=pos,
+                             cache=cache, use_cache=True)
             logits, cache = out.logits[:, -1], out.cache
-        return torch.stack(tokens, dim=1), torch.stack(logprobs, dim=1)
+        return tokens[:, :width], logprobs[:, :width]
 
     def _record(self, prompt_ids, prompt_mask, completion: Tensor, logprobs: Tensor) -> Generation:
         eos = torch.tensor(self.eos_ids, device=completion.device)
