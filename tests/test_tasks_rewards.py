@@ -34,6 +34,23 @@ def test_small_problem_space_caps_held_out_and_never_trains_on_it():
     assert not held & {task.example(i).question for i in range(500)}
 
 
+def test_arithmetic_levels_mix_difficulties_and_tag_each_example():
+    task = build(kind="arithmetic", operations=["add", "mul"], digits=1, level=[1, 3])
+    examples = [task.example(i) for i in range(300)]
+    levels = [ex.columns["level"] for ex in examples]
+    assert set(levels) == {1, 3} and 100 < levels.count(1) < 200  # drawn uniformly from the list
+    for ex in examples:  # the level is the expression's number of operations
+        assert ex.columns["expression"].count(" ") // 2 == ex.columns["level"]
+        assert str(int(safe_eval(ex.columns["expression"]))) == ex.answer
+    assert {e.columns["level"] for e in task.held_out(60)} == {1, 3}
+    # one level drew the same problems before levels could be mixed
+    assert build(kind="arithmetic").example(0).question == "What is 8 * 7?"
+    with pytest.raises(config.ConfigError, match="level"):
+        build(kind="arithmetic", level=[0, 2])
+    with pytest.raises(config.ConfigError, match="level"):
+        build(kind="arithmetic", level=[])
+
+
 def test_countdown_problems_are_solvable_and_checked():
     task = build(kind="countdown", count=3)
     ex = task.example(0)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -41,7 +41,16 @@ class ArithmeticTaskConfig(Strict):
     kind: Literal["arithmetic"] = doc("arithmetic", "Procedural integer arithmetic with exact answers.")
     operations: list[Literal["add", "sub", "mul", "div"]] = doc(["mul"], "Operations drawn uniformly per slot.")
     digits: int = doc(1, "Digits per operand (1: 0-9, 2: 10-99, ...).", ge=1, le=6)
-    level: int = doc(1, "Difficulty: number of operations in the expression (1: `a * b`).", ge=1, le=4)
+    level: int | list[int] = doc(1, "Difficulty: number of operations in the expression (1: `a * b`); a list draws "
+                                 "each problem's level uniformly from it (examples carry a `level` column).")
+
+    @field_validator("level")
+    @classmethod
+    def _levels_in_range(cls, v):
+        levels = [v] if isinstance(v, int) else v
+        if not levels or any(not 1 <= x <= 4 for x in levels):
+            raise ValueError(f"level must be 1..4 or a non-empty list of them, got {v!r}")
+        return v
     question: str = doc("What is {expr}?", "Question text; `{expr}` is replaced by the expression.")
     held_out_percent: int = doc(25, "Share of the problem space (by hash) reserved for evaluation.", ge=1, le=90)
     seed: int = doc(0, "Seed of the problem stream and the held-out draw.")

@@ -1,6 +1,7 @@
 """Arithmetic: `a op b [op c ...]` with integer operands of a given number of digits and an exact answer.
 
-level = number of operations (1: `7 * 8`, 2: `7 * 8 + 3`, ...). Division is exact (the dividend is built as
+level = number of operations (1: `7 * 8`, 2: `7 * 8 + 3`, ...); a list of levels mixes difficulties, each
+example's level in its `level` column (the emergence metrics split lengths by it). Division is exact (the dividend is built as
 divisor * quotient) so every answer is an integer. Precedence is Python's, which matches school arithmetic.
 """
 
@@ -26,8 +27,10 @@ class Arithmetic:
         return rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)
 
     def draw(self, rng: random.Random) -> Example:
+        levels = self.config.level if isinstance(self.config.level, list) else [self.config.level]
         for _ in range(1000):
-            ops = [rng.choice(self.config.operations) for _ in range(self.config.level)]
+            level = rng.choice(levels) if len(levels) > 1 else levels[0]  # one level: the draws stay as they were
+            ops = [rng.choice(self.config.operations) for _ in range(level)]
             terms = [self._operand(rng)]
             for op in ops:
                 b = self._operand(rng)
@@ -39,7 +42,7 @@ class Arithmetic:
             value = safe_eval(expr)
             if value is not None and value.denominator == 1:  # chained divisions can still be inexact
                 question = self.config.question.format(expr=expr)
-                return Example(question=question, answer=str(value.numerator), columns={"expression": expr})
+                return Example(question=question, answer=str(value.numerator), columns={"expression": expr, "level": level})
         raise RuntimeError(f"could not draw an exact arithmetic problem for {self.config}")
 
     def example(self, index: int) -> Example:
