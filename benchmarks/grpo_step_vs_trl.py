@@ -6,15 +6,15 @@ sequences, AdamW at lr 1e-6, the same single-digit multiplication prompts throug
 same reward function (rlvr's `math_answer`, which has TRL's signature).
 
 Configurations (all with the settings above):
-  rlvr-fp32    rlvr's default: fp32 weights and compute.
+  rlvr-fp32    fp32 weights and compute (bf16_autocast=false; what `auto` picks on CPUs without bf16 units).
   rlvr-bf16    bf16_autocast=true: bf16 matrix products over fp32 weights, rollouts from a bf16 copy.
   trl-fp32     GRPOConfig(bf16=False, gradient_checkpointing=False): fp32, no recompute, like rlvr-fp32.
   trl-bf16     GRPOConfig(bf16=True, gradient_checkpointing=False): bf16 autocast, like rlvr-bf16.
   trl-default  GRPOConfig as shipped: bf16=True and gradient_checkpointing=True are its defaults.
-On CPUs with AMX-BF16 (this project's machine has it) bf16 matrix products are several times faster than
-fp32; on CPUs without bf16 units they are ~200x slower, which is why rlvr defaults to fp32 on CPU and why a
-TRL run with its defaults can take ~90 s per step on such a CPU. Compare like with like: fp32 with fp32,
-bf16 with bf16.
+On CPUs with AMX-BF16 bf16 matrix products are several times faster than fp32; on CPUs without bf16 units
+(AVX2 only) they are ~100x slower, which is why rlvr's `bf16_autocast: auto` measures before it picks bf16
+and why a TRL run with its defaults can take ~90 s per step on such a CPU. Compare like with like: fp32 with
+fp32, bf16 with bf16 (`--rlvr fp32 --trl fp32` on a CPU without bf16 units).
 
 Run: `make bench` (installs trl, datasets, accelerate) or `.venv/bin/python benchmarks/grpo_step_vs_trl.py`.
 The first step of each is a warm-up and is not counted. Prints the means, the ratios and mean completion
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -118,6 +119,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--rlvr", default="fp32,bf16", help="rlvr configurations: fp32, bf16 (empty: none)")
     parser.add_argument("--trl", default="fp32,bf16,default", help="TRL configurations: fp32, bf16, default (empty: none)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the summary here as JSON "
+                        "(e.g. benchmarks/results/grpo_step_vs_trl.json)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,7 +155,12 @@ def main() -> int:
         if ours in summary and theirs in summary:
             speedups[f"{ours} vs {theirs}"] = summary[theirs]["seconds_per_step"] / summary[ours]["seconds_per_step"]
             print(f"{ours} is {speedups[f'{ours} vs {theirs}']:.2f}x faster per step than {theirs}")
-    print(json.dumps({"device": cpu, **summary, "speedup": speedups}))
+    result = {"device": cpu, "threads": torch.get_num_threads(), "load_average_at_end": os.getloadavg(),
+              "torch": torch.__version__, "trl": trl.__version__, "steps": args.steps, **summary, "speedup": speedups}
+    print(json.dumps(result))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -247,8 +247,10 @@ class _GrowInPlace(DynamicLayer):
 
     def batch_select_indices(self, indices: Tensor) -> None:
         """Keep rows `indices` (finished rows dropped): copies only the filled part into smaller buffers."""
-        n = self.keys.shape[-2]
-        k, v = self._k.new_empty(len(indices), *self._k.shape[1:]), self._v.new_empty(len(indices), *self._v.shape[1:])
+        B, H, n, D = self.keys.shape
+        cap = max(self._k.shape[-2], n)  # (n > the buffers only after the fallback below grew past them)
+        k = self._k.new_empty(len(indices), H, cap, D)
+        v = self._v.new_empty(len(indices), self.values.shape[1], cap, self.values.shape[-1])
         k[:, :, :n].copy_(self.keys[indices])
         v[:, :, :n].copy_(self.values[indices])
         self._k, self._v = k, v
