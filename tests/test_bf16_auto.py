@@ -104,3 +104,12 @@ def test_auto_on_this_cpu_decides_quickly_and_reports_once(capsys):
     assert err.count("bf16_autocast=auto ->") == 1, err
     policy.build(config.load(preset="smoke"), torch.device("cpu"), torch.float32)  # same shapes: no second look
     assert "bf16_autocast=auto" not in capsys.readouterr().err
+
+
+def test_the_decision_is_for_the_device_that_computes_not_the_one_the_model_is_built_on(monkeypatch):
+    # FSDP learners build the model on the CPU and shard it onto the GPU afterwards: auto must mean bf16 there
+    seen = []
+    monkeypatch.setattr(policy, "bf16_is_faster", lambda device, model_config, rows: seen.append(device.type) or device.type == "cuda")
+    cfg = config.load(preset="smoke", overrides=["device=cuda"])
+    policy.build(cfg, torch.device("cpu"), torch.float32)
+    assert seen == ["cuda"] and cfg.bf16_autocast is True

@@ -24,8 +24,9 @@ def build(cfg, device: torch.device, dtype: torch.dtype, checkpoint: Path | None
     if getattr(cfg, "bf16_autocast", None) == "auto":
         # resolved here, where every GRPO learner and rollout worker builds its model, so every later reader
         # (the autocast context, the engine's bf16 copy) sees a plain bool measured on this machine
+        # decided for the device the model computes on: under FSDP it is built on the CPU and moved after
         rows = cfg.grpo.prompts_per_step * cfg.grpo.samples_per_prompt
-        cfg.bf16_autocast = bf16_is_faster(device, model.config, rows)
+        cfg.bf16_autocast = bf16_is_faster(models.pick_device(cfg.device), model.config, rows)
     if cfg.lora.enabled:
         from peft import LoraConfig, PeftModel, get_peft_model
 
