@@ -299,6 +299,15 @@ def _read_config(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _section(config: dict, name: str) -> dict:  # a config.yaml section; {} when absent or hand-edited wrong
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _int(v, default: int) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else default
+
+
 def _num(v) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
 
@@ -316,7 +325,11 @@ def _load_stage(folder: Path, name: str | None) -> _Stage | None:
     by_step = {r["step"]: r for r in _read_jsonl(folder / "metrics.jsonl")}  # the last record of a step wins
     if not any(LENGTH in r or ACCURACY in r for r in by_step.values()):
         return None  # not a GRPO run (an SFT, reward-model or sampling stage)
-    steps = list(range(min(by_step), max(by_step) + 1))
+    first, last = min(by_step), max(by_step)
+    if last - first + 1 > 4 * len(by_step) + 100:  # the axis is dense: a stray step number would cost its span
+        raise ValueError(f"{folder / 'metrics.jsonl'}: steps run from {first} to {last} but only {len(by_step)} are "
+                         f"logged: not a per-step series (a garbled step number?)")
+    steps = list(range(first, last + 1))
     return _Stage(name, steps, [by_step.get(s, {}) for s in steps], _read_config(folder / "config.yaml"),
                   _read_jsonl(folder / "events.jsonl"))
 
@@ -346,9 +359,9 @@ def _lr_factor(step_index: int, warmup: int, schedule: str, total: int) -> float
 def _stage_confounds(st: _Stage, where) -> list[tuple[int, str]]:
     """(position within the stage, words) for the warm-up end, lr jumps and resumes of one stage."""
     out = []
-    optim = st.config.get("optim") or {}
-    warmup, schedule = int(optim.get("warmup_steps") or 0), str(optim.get("schedule") or "constant")
-    total = int(st.config.get("steps") or st.steps[-1])
+    optim = _section(st.config, "optim")
+    warmup, schedule = _int(optim.get("warmup_steps"), 0), str(optim.get("schedule") or "constant")
+    total = _int(st.config.get("steps"), st.steps[-1])
     if warmup and st.steps[0] <= warmup + 1 <= st.steps[-1]:
         i = st.steps.index(warmup + 1)  # the first step at the peak learning rate
         after = "constant" if schedule == "constant" else f"{schedule} decay"
@@ -395,7 +408,7 @@ def _flags(stages: list[_Stage], skipped: dict[int, list[str]], **detect_kw) -> 
         offset += len(st.steps)
     budget, last = [], None  # max_new_tokens per step: the logged value, else the stage config's
     for st in stages:
-        default = (st.config.get("generation") or {}).get("max_new_tokens")
+        default = _section(st.config, "generation").get("max_new_tokens")
         budget += [r.get("max_new_tokens", default) for r in st.records]
     for i, v in enumerate(budget):
         if isinstance(v, (int, float)) and v == v:

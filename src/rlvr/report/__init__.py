@@ -47,5 +47,5 @@ def build(paths, out: str | Path | None = None) -> Path:
 def _write(path: Path, text: str) -> None:
     """Atomic: a reader (or a crash) never sees half a report."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", errors="replace")  # a lone surrogate (valid JSON "\\ud800") becomes "?"
     os.replace(tmp, path)

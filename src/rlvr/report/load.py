@@ -52,7 +52,8 @@ def read_jsonl(path: Path, notes: list[str]) -> list[dict]:
             except ValueError:
                 bad += 1
                 continue
-            if isinstance(obj, dict) and isinstance(obj.get("step", 0), (int, float)):
+            step = obj.get("step", 0) if isinstance(obj, dict) else None
+            if isinstance(step, (int, float)) and math.isfinite(step):  # json reads NaN and Infinity too
                 rows.append(obj)
             else:
                 bad += 1
@@ -126,10 +127,14 @@ def _load_pipeline(root: Path) -> Series:
             try:
                 done = json.loads((folder / "done").read_text())
             except ValueError:
+                pass
+            if not isinstance(done, dict):
                 s.notes.append(f"{folder.name}/done: unreadable")
+                done = None
         kind = (done or {}).get("kind") or _guess_kind(folder)
-        s.stages.append({"name": folder.name, "kind": kind, "done": done is not None,
-                         "seconds": (done or {}).get("seconds")})
+        seconds = (done or {}).get("seconds")
+        s.stages.append({"name": folder.name, "kind": str(kind), "done": done is not None,
+                         "seconds": seconds if isinstance(seconds, (int, float)) and math.isfinite(seconds) else None})
         # every stage start is a boundary: a non-RL stage between two RL ones changed the weights there
         s.boundaries.append((offset, f"{folder.name} ({kind})"))
         if kind == "grpo":

@@ -84,18 +84,24 @@ def pass_curve(row: dict, samples: int | None) -> list[tuple[int, float]]:
     return [(k, float(np.mean([pass_at_k(n, c, k) for c in counts]))) for k in range(1, n + 1)]
 
 
+def section(cfg: dict, name: str) -> dict:
+    """A config.yaml section as a mapping ({} when absent or hand-edited into something else)."""
+    value = cfg.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def eval_samples_setting(s: Series) -> int | None:
-    n = ((s.configs[-1] if s.configs else {}).get("eval") or {}).get("samples")
+    n = section(s.configs[-1] if s.configs else {}, "eval").get("samples")
     return n if isinstance(n, int) else None
 
 
 def budgets(s: Series) -> tuple[list, list]:
     """max_new_tokens at start and end: (training budgets, eval budgets) as [start, end]."""
     train = [r["max_new_tokens"] for r in s.metrics if finite(r.get("max_new_tokens"))]
-    gen = [(c.get("generation") or {}).get("max_new_tokens") for c in s.configs]
+    gen = [section(c, "generation").get("max_new_tokens") for c in s.configs]
     if len(train) < 2:
         train = [g for g in gen if g is not None]
-    ev = [(c.get("eval") or {}).get("max_new_tokens") or g for c, g in zip(s.configs, gen)]
+    ev = [section(c, "eval").get("max_new_tokens") or g for c, g in zip(s.configs, gen)]
     ev = [e for e in ev if e is not None]
     return (train[:1] + train[-1:], ev[:1] + ev[-1:])
 
