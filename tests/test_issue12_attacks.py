@@ -69,3 +69,69 @@ def test_a_garbled_huge_step_number_does_not_hang_change_points(tmp_path):
     build([run])
     assert time.perf_counter() - t0 < 30
     assert "change points unavailable" in (run / "report.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------ the signature verdict
+
+
+def _rewrite_evals(run, change) -> None:
+    rows = [json.loads(x) for x in (run / "eval.jsonl").read_text().splitlines()]
+    for r in rows:
+        change(r)
+    _jsonl(run / "eval.jsonl", rows)
+
+
+def _verdict(run) -> tuple[str, str]:
+    build([run])
+    md = (run / "report.md").read_text()
+    return _table(md)["R1-Zero signature"][0], md
+
+
+def test_the_unchanged_synthetic_run_shows_the_signature(tmp_path):
+    # the baseline the attacks below start from: it must pass, or they would prove nothing
+    assert _verdict(make_run(tmp_path / "r"))[0] == "appeared"
+
+
+def test_an_eval_budget_raised_on_resume_is_not_the_signature(tmp_path):
+    # `rlvr train --resume RUN eval.max_new_tokens=256`: config.yaml is rewritten with the new budget, so a report
+    # that read the eval budget from config.yaml alone saw 256 -> 256 and called the longer held-out answers emergence
+    run = make_run(tmp_path / "r")
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("max_new_tokens: null", "max_new_tokens: 256"))
+    _rewrite_evals(run, lambda r: r.update({"eval/max_new_tokens": 128 if r["step"] == 0 else 256}))
+    _jsonl(run / "events.jsonl", [{"step": 0, "event": "start"}, {"step": 20, "event": "resume"}])
+    verdict, md = _verdict(run)
+    assert verdict == "NOT shown"
+    assert "eval max_new_tokens changed 128 → 256" in md
+
+
+def test_the_evaluation_logs_its_budget():
+    from rlvr import config, evaluate as evaluation, tasks
+    from test_emergence import FakeEngine
+
+    task = tasks.build(config.ArithmeticTaskConfig())
+    engine = FakeEngine(task.held_out(4))
+    for eval_budget, expected in ((None, 64), (32, 32)):
+        r = evaluation.run(engine, None, task, eval_cfg=config.EvalConfig(problems=4, samples=0, max_new_tokens=eval_budget),
+                           prompt_cfg=config.PromptConfig(template="plain"), max_new_tokens=64, seed=0).metrics
+        assert r["max_new_tokens"] == expected
+
+
+def test_longer_correct_answers_that_were_cut_at_the_budget_are_not_the_signature(tmp_path):
+    # A model that states its answer and then rambles until the budget: its correct completions are long because
+    # they are truncated. Here the overall clip ratio barely moves (0.04 -> 0.06: most completions are short and
+    # wrong), but among the correct ones it goes 0 -> 0.45, and the correct length doubles.
+    run = make_run(tmp_path / "r")
+    _rewrite_evals(run, lambda r: r.update({"eval/truncated_fraction/correct": 0.45 if r["step"] == 40 else 0.0}))
+    verdict, md = _verdict(run)
+    assert verdict == "NOT shown"
+    assert "clip ratio of correct completions 0.00 → 0.45" in md
+
+
+def test_clip_ratio_of_correct_completions_is_logged():
+    from rlvr import emergence
+
+    m = emergence.length_metrics([10, 50, 50, 20], [False, True, True, False], [1.0, 1.0, 0.0, float("nan")])
+    assert m["truncated_fraction/correct"] == 0.5  # rows 0 and 1 are correct; row 1 hit the budget
+    assert m["truncated_fraction"] == 0.5
+    nan = emergence.length_metrics([10], [True], [0.0])["truncated_fraction/correct"]
+    assert nan != nan  # no correct row: NaN

@@ -12,6 +12,7 @@ NaN rows are left out of every correct/incorrect split and of solve rates). Trai
 | completion_length/{correct,incorrect}_mean | mean length of the rows the checker marks right / wrong (NaN: none) |
 | completion_length/stopped_mean | mean length of rows that ended by themselves (not truncated; NaN: none) |
 | truncated_fraction | the clip ratio: share of rows that hit the token budget |
+| truncated_fraction/correct | the clip ratio of the rows the checker marks right (NaN: none): long right answers that were cut |
 | completion_length/by_solve_rate/<b> | mean length of rows whose prompt's solve rate falls in bucket b: unsolved (0), hard (0, 0.5], easy (0.5, 1), solved (1) |
 | completion_length/by_level/<L> | mean length of rows whose example has difficulty L (column `level`, else `difficulty`) |
 | reflection/<family>/per_1k{,_correct,_incorrect} | occurrences of the family's words and phrases per 1,000 completion tokens (pooled: 1000 * matches / tokens), over all / correct / incorrect rows |
@@ -112,6 +113,8 @@ def length_metrics(lengths: Sequence[int], truncated: Sequence[bool], correct: S
         "completion_length/incorrect_mean": nan_mean(lengths[i] for i in range(B) if _known(correct, i) and correct[i] == 0),
         "completion_length/stopped_mean": nan_mean(lengths[i] for i in range(B) if not truncated[i]),
         "truncated_fraction": sum(map(bool, truncated)) / B,
+        "truncated_fraction/correct": nan_mean(float(bool(truncated[i])) for i in range(B)
+                                               if _known(correct, i) and correct[i] == 1),
     }
     if solve_rates is not None:
         buckets = [solve_rate_bucket(r) for r in solve_rates]

@@ -119,6 +119,7 @@ def run(generator: Engine, tokenizer, task: Task, *, eval_cfg, prompt_cfg, max_n
             result[f"maj@{k}"] = sum(majority_correct(cs[:k]) for cs in checks) / m
         result["samples_per_problem"] = s
         result["correct_counts"] = [sum(c.correct for c in cs) for cs in checks]  # for pass@k at any k <= s
+    result["max_new_tokens"] = budget  # a budget changed on resume is a confound for the held-out lengths
     result["seconds"] = time.perf_counter() - start
     records = [{"prompt": ex.question, "answer": ex.answer, "completion": t, "correct": c, "length": length}
                for ex, t, c, length in list(zip(examples, completions, correct, lengths))[:SAMPLE_PROBLEMS]]

@@ -3,8 +3,9 @@
 The signature (DeepSeek-R1's R1-Zero run) needs all four of:
   1. held-out accuracy up (last evaluation above the first);
   2. mean length of correct completions up at least 1.5x;
-  3. not from truncation or a budget change: max_new_tokens the same at start and end (training and eval),
-     the clip ratio (share of completions cut at the budget) up by less than CLIP_RISE, and no flagged length
+  3. not from truncation or a budget change: max_new_tokens the same at start and end (training and eval, the
+     eval's as its rows logged it), the clip ratio (share of completions cut at the budget) up by less than
+     CLIP_RISE, among all completions and among the correct ones, and no flagged length
      rise whose confounds (rlvr.changepoints) name a max_new_tokens change or a clip-ratio rise;
   4. tokens growing with difficulty at the end: Spearman correlation of mean length against difficulty > 0 and
      the hardest bucket longer than the easiest. Difficulty is the task's own level when logged, else the
@@ -101,8 +102,10 @@ def budgets(s: Series) -> tuple[list, list]:
     gen = [section(c, "generation").get("max_new_tokens") for c in s.configs]
     if len(train) < 2:
         train = [g for g in gen if g is not None]
-    ev = [section(c, "eval").get("max_new_tokens") or g for c, g in zip(s.configs, gen)]
-    ev = [e for e in ev if e is not None]
+    ev = [r["eval/max_new_tokens"] for r in s.evals if finite(r.get("eval/max_new_tokens"))]
+    if not ev:  # older runs: config.yaml, which a resume rewrites (so a budget changed on resume is missed)
+        ev = [section(c, "eval").get("max_new_tokens") or g for c, g in zip(s.configs, gen)]
+        ev = [e for e in ev if e is not None]
     return (train[:1] + train[-1:], ev[:1] + ev[-1:])
 
 
@@ -131,6 +134,7 @@ class Summary:
     passk: dict[int, tuple[float, float]]  # k -> (start, end)
     len_correct: StartEnd | None
     clip: StartEnd | None
+    clip_correct: StartEnd | None  # the clip ratio among correct completions
     train_budget: list
     eval_budget: list
     reflection: StartEnd | None
@@ -169,7 +173,7 @@ def summarize(s: Series) -> Summary:
     length = start_end(s, "completion_length/correct_mean")
     train_b, eval_b = budgets(s)
     kind, diff = by_difficulty(s)
-    sm = Summary(s.name, acc, problems, passk, length, clip, train_b, eval_b,
+    sm = Summary(s.name, acc, problems, passk, length, clip, start_end(s, "truncated_fraction/correct"), train_b, eval_b,
                  start_end(s, "reflection/per_1k"), kind, diff, s.flags)
     sm.criteria = _criteria(sm)
     return sm
@@ -206,6 +210,10 @@ def _criteria(sm: Summary) -> list[tuple[str, bool | None, str]]:
         if rise >= CLIP_RISE:
             ok = False
         why.append(f"clip ratio {sm.clip.start:.2f} → {sm.clip.end:.2f}")
+    if sm.clip_correct is not None:  # right answers that grew because they were cut at the budget
+        if sm.clip_correct.end - sm.clip_correct.start >= CLIP_RISE:
+            ok = False
+        why.append(f"clip ratio of correct completions {sm.clip_correct.start:.2f} → {sm.clip_correct.end:.2f}")
     if not sm.train_budget and not sm.eval_budget:
         ok = None if ok else ok
         why.append("budget unknown")
