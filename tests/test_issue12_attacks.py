@@ -135,3 +135,12 @@ def test_clip_ratio_of_correct_completions_is_logged():
     assert m["truncated_fraction"] == 0.5
     nan = emergence.length_metrics([10], [True], [0.0])["truncated_fraction/correct"]
     assert nan != nan  # no correct row: NaN
+
+
+def test_training_accuracy_is_not_called_held_out(tmp_path):
+    # a run without evaluations: its training accuracy climbs; the criterion names held-out accuracy, so it cannot
+    # be met (it once was, silently, from the training rows)
+    run = make_run(tmp_path / "r", eval_steps=())
+    verdict, md = _verdict(run)
+    assert verdict == "NOT shown"
+    assert "held-out accuracy up (no held-out evaluation" in md

@@ -182,8 +182,11 @@ def summarize(s: Series) -> Summary:
 def _criteria(sm: Summary) -> list[tuple[str, bool | None, str]]:
     out = []
     a = sm.accuracy
-    out.append(("held-out accuracy up", None if a is None else a.end > a.start,
-                "accuracy not logged" if a is None else f"{a.start:.3f} → {a.end:.3f}"))
+    if a is not None and not a.source.startswith("eval"):  # training accuracy is no held-out evidence
+        out.append(("held-out accuracy up", None, f"no held-out evaluation; training accuracy {a.start:.3f} → {a.end:.3f}"))
+    else:
+        out.append(("held-out accuracy up", None if a is None else a.end > a.start,
+                    "accuracy not logged" if a is None else f"{a.start:.3f} → {a.end:.3f}"))
     ln = sm.len_correct
     if ln is None or not finite(ln.ratio):
         out.append((f"correct-completion length ≥{LENGTH_RATIO}×", None,
