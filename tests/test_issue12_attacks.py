@@ -144,3 +144,29 @@ def test_training_accuracy_is_not_called_held_out(tmp_path):
     verdict, md = _verdict(run)
     assert verdict == "NOT shown"
     assert "held-out accuracy up (no held-out evaluation" in md
+
+
+# ------------------------------------------------------------------------------------------ change points
+
+
+def test_a_run_extended_on_resume_does_not_list_lr_changes_before_the_resume(tmp_path):
+    # 30 steps of cosine decay, then `--resume RUN steps=60`: config.yaml now says 60 steps, which the first 30
+    # steps never followed. Judged against it, every one of them once was "lr changed", so a length jump at step
+    # 10 came with a false confound. Only the real jump at the resume (the decay stretched) is one.
+    import math
+    import numpy as np
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.yaml").write_text("steps: 60\noptim: {lr: 0.001, schedule: cosine, warmup_steps: 0}\n")
+    cos = lambda i, total: 0.5 * (1 + math.cos(math.pi * min(1.0, i / total)))  # noqa: E731
+    noise = np.random.default_rng(0).normal(0, 1, 60)
+    _jsonl(run / "metrics.jsonl", [{"step": s, "completion_length/mean": (30.0 if s < 10 else 60.0) + noise[s - 1],
+                                    "accuracy": 0.3 + 0.02 * noise[-s], "lr": 1e-3 * cos(s - 1, 30 if s <= 30 else 60)}
+                                   for s in range(1, 61)])
+    _jsonl(run / "events.jsonl", [{"step": 0, "event": "start"}, {"step": 30, "event": "resume"}])
+    flags = [f for f in changepoints.aha(run) if f.metric == "completion_length/mean"]
+    assert [f.step for f in flags] == [10]
+    assert flags[0].confounds == []
+    resumed = changepoints._stage_confounds(changepoints._load_stage(run, None), "")
+    assert [text for _, text in resumed] == ["lr changed 2.74e-06 -> 0.0005 at step 31", "resumed at step 30"]

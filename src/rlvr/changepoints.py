@@ -369,15 +369,19 @@ def _stage_confounds(st: _Stage, where) -> list[tuple[int, str]]:
     lr = [_num(r.get("lr")) for r in st.records]
     known = [i for i, v in enumerate(lr) if not math.isnan(v)]
     same = lambda u, v: abs(u - v) <= 1e-6 * max(abs(u), abs(v))  # noqa: E731
+    # config.yaml is the last (re)start's (a resume rewrites it, e.g. with more steps, which stretches the decay):
+    # it governs the steps logged after that start; the ones before are judged by the no-config rule
+    governed = max((e["step"] for e in st.events if isinstance(e.get("step"), int) and not isinstance(e["step"], bool)
+                    and e.get("event") in ("start", "resume")), default=-math.inf)
     for n, (i, j) in enumerate(zip(known, known[1:])):  # consecutive logged steps
         a, b = lr[i], lr[j]
         at = f" at step {st.steps[j]}{where}"
-        if st.config:  # against the schedule: its own warm-up ramp or decay is no confound
+        if st.config and st.steps[j] > governed:  # against the schedule: its own warm-up ramp or decay is no confound
             # the lr logged at step k is the one its update used: the schedule after k - 1 optimizer steps
             ea, eb = (_lr_factor(st.steps[x] - 1, warmup, schedule, total) for x in (i, j))
             if (abs((b / eb) / (a / ea) - 1) > 1e-3) if a > 0 and ea > 0 and eb > 0 else not same(a, b):
                 out.append((j, f"lr changed {a:.3g} -> {b:.3g}{at}"))
-        elif n:  # no config: a constant lr that starts changing, or a changing one that settles
+        elif n:  # no config (or before it): a constant lr that starts changing, or a changing one that settles
             a0 = lr[known[n - 1]]
             if same(a0, a) and not same(a, b):
                 out.append((j, f"lr changed {a:.3g} -> {b:.3g}{at}"))
