@@ -58,7 +58,7 @@ BEHAVIOURS: dict[str, list[str]] = {
     # going through cases or candidate values one by one
     "enumeration": [r"\bcase \d+\b", r"\boption (?:\d+|[a-e])\b", r"\btry(?:ing)? (?:[a-z]\s*=\s*)?-?\d",
                     r"\bpossible (?:\w+ )?(?:values|cases|options|combinations|answers)\b", r"\bpossibilities\b",
-                    r"(?:^[ \t]*(?:\d+[.)]|[-*])[ \t][^=\n]*=[^\n]*\n){2,}"],  # 2+ list items, each with a value
+                    r"(?:^[ \t]*(?:\d+[.)]|[-*])[ \t][^=\n]*=[^\n]*(?:\n|\Z)){2,}"],  # 2+ list items, each with a value
 }
 _BEHAVIOUR_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats),
                                                                          re.IGNORECASE | re.MULTILINE) for name, pats in BEHAVIOURS.items()}
