@@ -191,3 +191,13 @@ def test_math_italic_letters_are_not_language_mixing():
     from rlvr import emergence
 
     assert emergence.off_script_share(["Let 𝑥 = 3, so 𝑥 + 1 = 4"]) == 0.0
+
+
+def test_a_resume_logged_twice_is_one_confound(tmp_path):
+    # a resumed process that dies before its first step, resumed again from the same checkpoint: events.jsonl
+    # holds two "resume" records at step 20 (both survive truncation to the checkpoint's step)
+    run = make_run(tmp_path / "r")
+    _jsonl(run / "events.jsonl", [{"step": 0, "event": "start"}, {"step": 20, "event": "resume"},
+                                  {"step": 20, "event": "resume"}])
+    flag = next(f for f in changepoints.aha(run) if f.metric == "completion_length/mean")
+    assert flag.step == 21 and flag.confounds == ["resumed at step 20"]

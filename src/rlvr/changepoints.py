@@ -429,7 +429,8 @@ def _flags(stages: list[_Stage], skipped: dict[int, list[str]], **detect_kw) -> 
         changes = detect(_series(records, metric), **detect_kw)
         bounds = [0, *(c.index for c in changes), len(records)]
         for n, c in enumerate(changes):
-            words = [text for i, text in sorted(confounds, key=lambda e: e[0]) if abs(i - c.index) <= 1]
+            # once each: a resume that crashed before its first step and was resumed again logs the same event twice
+            words = list(dict.fromkeys(text for i, text in sorted(confounds, key=lambda e: e[0]) if abs(i - c.index) <= 1))
             before, after = clip[bounds[n]:c.index], clip[c.index:bounds[n + 2]]
             if metric == LENGTH and np.isfinite(before).any() and np.isfinite(after).any():
                 cb, ca = np.nanmean(before), np.nanmean(after)
