@@ -201,3 +201,21 @@ def test_a_resume_logged_twice_is_one_confound(tmp_path):
                                   {"step": 20, "event": "resume"}])
     flag = next(f for f in changepoints.aha(run) if f.metric == "completion_length/mean")
     assert flag.step == 21 and flag.confounds == ["resumed at step 20"]
+
+
+# ------------------------------------------------------------------------------------------ before / after
+
+
+def test_the_before_probe_is_of_the_model_before_the_change(tmp_path):
+    # metrics step k are the rollouts of the model after k - 1 updates; probe step k is the model after k updates.
+    # A change first seen at metrics step 21 comes from the model probed at step 20, so "before" must be an earlier
+    # probe (step 19), and "after" step 20. The page once showed step 20 as "before": the changed model on both sides.
+    run = make_run(tmp_path / "r")
+    probes = [{"step": s, "prompt": "What is 2 + 2?", "answer": "4", "length": 40 if s >= 20 else 3, "correct": True,
+               "completion": "first 2, then add 2. Wait, let me verify: 4." if s >= 20 else "4", "truncated": False}
+              for s in range(0, 41)]
+    _jsonl(run / "probes.jsonl", probes)
+    build([run])
+    html = (run / "report.html").read_text()
+    around = html.split("<h4>Around step 21")[1].split("<h4>")[0]
+    assert "step 19 (before)" in around and "step 20 (after)" in around

@@ -98,8 +98,10 @@ def examples(s: Series) -> str:
         flagged.setdefault(f["step"], []).append(f)
     for step, fs in sorted(flagged.items()):
         head = "<h4>Around " + "; ".join(e(flag_text(f)) for f in fs) + "</h4>"
-        before = [st for st in steps if st < step]
-        after = [st for st in steps if st >= step]
+        # metrics step k are the rollouts of the model after k - 1 updates, probe (and eval) step k the model after
+        # k updates: the change first seen at `step` came from the model probed at step - 1
+        before = [st for st in steps if st < step - 1]
+        after = [st for st in steps if st >= step - 1]
         if not before or not after:
             out.append(head + '<p class="meta">no probe on both sides of this step</p>')
             continue
