@@ -219,3 +219,13 @@ def test_the_before_probe_is_of_the_model_before_the_change(tmp_path):
     html = (run / "report.html").read_text()
     around = html.split("<h4>Around step 21")[1].split("<h4>")[0]
     assert "step 19 (before)" in around and "step 20 (after)" in around
+
+
+def test_report_paths_that_are_not_what_it_needs_get_a_clear_error(tmp_path):
+    runs = tmp_path / "runs"  # an output_dir: it holds run folders but is none
+    make_run(runs / "a", steps=10, eval_steps=(0, 40))
+    with pytest.raises(ValueError, match=r"is not a run folder.*it holds run folders \(a\): give those"):
+        build([runs])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file: the report goes into a folder"):
+        build([runs / "a"], out=tmp_path / "file")

@@ -36,6 +36,8 @@ def build(paths, out: str | Path | None = None) -> Path:
     if out is None:
         out = paths[0] if len(paths) == 1 else paths[0].parent / ("report-" + "-vs-".join(s.path.name for s in series))[:120]
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: the report goes into a folder (give another --out)")
     out.mkdir(parents=True, exist_ok=True)
     summaries = [summarize(s) for s in series]
     notes = [n if len(series) == 1 else f"{s.name}: {n}" for s in series for n in s.notes]

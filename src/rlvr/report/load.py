@@ -90,8 +90,10 @@ def load(path: Path | str) -> Series:
         _add_run(s, path, offset=0)
         s.flags = _aha(path, s.notes, {None: 0})
         return s
+    inside = sorted(p.name for p in path.iterdir() if p.is_dir() and (is_run(p) or (p / "pipeline.yaml").is_file()))
+    hint = f"; it holds run folders ({', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''}): give those" if inside else ""
     raise ValueError(f"{path} is not a run folder: it has no metrics.jsonl or config.yaml (a GRPO run), "
-                     f"nor pipeline.yaml (a pipeline)")
+                     f"nor pipeline.yaml (a pipeline){hint}")
 
 
 def _add_run(s: Series, folder: Path, offset: int, stage: str | None = None) -> int:
