@@ -229,3 +229,20 @@ def test_report_paths_that_are_not_what_it_needs_get_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file: the report goes into a folder"):
         build([runs / "a"], out=tmp_path / "file")
+
+
+# ------------------------------------------------------------------------------------------ resume
+
+
+def test_a_resume_keeps_records_whose_completion_holds_a_unicode_line_separator(tmp_path):
+    # json.dumps(ensure_ascii=False) writes U+2028 and NEL (U+0085) raw; splitlines() cut such a record in two and
+    # the resume's truncation dropped both halves as torn lines: the probes of those steps were lost
+    from rlvr.metrics import Loggers, logged_steps, truncate_jsonl
+
+    log = Loggers(tmp_path, {}, report_to=[], wandb_project="x")
+    log.write("probes", [{"step": s, "completion": f"a\u2028b\x85c {s}"} for s in range(4)])
+    log.close()
+    truncate_jsonl(tmp_path / "probes.jsonl", max_step=2)
+    kept = [json.loads(x) for x in (tmp_path / "probes.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert [r["step"] for r in kept] == [0, 1, 2] and kept[1]["completion"] == "a\u2028b\x85c 1"
+    assert logged_steps(tmp_path / "probes.jsonl") == {0, 1, 2}

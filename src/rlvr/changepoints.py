@@ -272,7 +272,9 @@ OLD_REFLECTION = "reflection_rate"  # runs before the lexicon families: share of
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 inside a record is no line end
+    while lines and not lines[-1].strip():  # the file ends with "\n": the empty tail is no record
+        lines.pop()
     out = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

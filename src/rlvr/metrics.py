@@ -24,20 +24,22 @@ def truncate_jsonl(path: Path, *, max_step: int) -> None:
     if not path.exists():
         return
     kept = []
-    for line in path.read_text().splitlines():
+    # records end at "\n" only: splitlines() would also cut inside a completion holding U+2028 or NEL (json.dumps
+    # with ensure_ascii=False writes them raw), and the halves would be dropped as torn lines
+    for line in path.read_text(encoding="utf-8").split("\n"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         if record.get("step", 0) <= max_step:
             kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept))
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def logged_steps(path: Path) -> set[int]:
     if not path.exists():
         return set()
-    return {json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()}
+    return {json.loads(line)["step"] for line in path.read_text(encoding="utf-8").split("\n") if line.strip()}
 
 
 # the run folder's JSONL files, each record with a "step"; a resumed run truncates them to its checkpoint's step
@@ -67,7 +69,7 @@ class Loggers:
 
     def _file(self, name: str):
         if name not in self.files:
-            self.files[name] = (self.run_dir / f"{name}.jsonl").open("a")
+            self.files[name] = (self.run_dir / f"{name}.jsonl").open("a", encoding="utf-8")
         return self.files[name]
 
     def log(self, step: int, metrics: dict, *, file: str = "metrics") -> None:
