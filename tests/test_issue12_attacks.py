@@ -246,3 +246,27 @@ def test_a_resume_keeps_records_whose_completion_holds_a_unicode_line_separator(
     kept = [json.loads(x) for x in (tmp_path / "probes.jsonl").read_text(encoding="utf-8").split("\n") if x]
     assert [r["step"] for r in kept] == [0, 1, 2] and kept[1]["completion"] == "a\u2028b\x85c 1"
     assert logged_steps(tmp_path / "probes.jsonl") == {0, 1, 2}
+
+
+def test_named_levels_are_not_ordered_alphabetically(tmp_path):
+    # levels "beginner" < "intermediate" < "advanced" whose lengths SHRINK with difficulty (40, 30, 20 tokens):
+    # sorted by name (advanced, beginner, intermediate: 20, 40, 30) they once looked like growth. Names carry no
+    # order the report can know, so it judges by the solve rate (here: also shrinking) instead.
+    run = make_run(tmp_path / "r")
+    named = {"beginner": 40.0, "intermediate": 30.0, "advanced": 20.0}
+
+    def rename(r):
+        for i in (1, 2, 3):
+            r.pop(f"eval/completion_length/by_level/{i}", None)
+        r.update({f"eval/completion_length/by_level/{k}": v for k, v in named.items()})
+        r.update({"eval/completion_length/by_solve_rate/solved": 40.0, "eval/completion_length/by_solve_rate/easy": 30.0,
+                  "eval/completion_length/by_solve_rate/hard": 20.0})
+
+    _rewrite_evals(run, rename)
+    verdict, md = _verdict(run)
+    assert verdict == "NOT shown"
+    assert "length grows with difficulty (at the end, by solve rate: solved 40.0, easy 30.0, hard 20.0" in md
+    # levels with a number in them keep their numeric order
+    _rewrite_evals(run, lambda r: [r.pop(f"eval/completion_length/by_level/{k}") for k in named] and r.update(
+        {"eval/completion_length/by_level/Level 10": 70.0, "eval/completion_length/by_level/Level 2": 30.0}))
+    assert "by level: Level 2 30.0, Level 10 70.0" in _verdict(run)[1]

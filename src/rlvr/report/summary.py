@@ -112,8 +112,11 @@ def budgets(s: Series) -> tuple[list, list]:
 def by_difficulty(s: Series) -> tuple[str, list[tuple[str, StartEnd]]]:
     """('level' | 'solve rate', [(bucket, start/end mean length)]) easiest first."""
     keys = {k for r in s.evals + s.metrics for k in r}
-    levels = sorted({k.rsplit("/", 1)[1] for k in keys if "completion_length/by_level/" in k},
-                    key=lambda x: (float(x), x) if re.fullmatch(r"-?\d+(\.\d+)?", x) else (math.inf, x))
+    levels = {k.rsplit("/", 1)[1] for k in keys if "completion_length/by_level/" in k}
+    # a level orders by its one number ("3", "Level 3"); names ("beginner", "advanced") have no order the report
+    # can know (alphabetical is not difficulty), so then the solve rate is the difficulty
+    number = {lv: re.fullmatch(r"\D*?(-?\d+(?:\.\d+)?)\D*", lv) for lv in levels}
+    levels = sorted(levels, key=lambda lv: (float(number[lv].group(1)), lv)) if all(number.values()) else []
     kind, buckets = ("level", levels) if levels else ("solve rate", list(SOLVE_RATE_ORDER))
     prefix = "completion_length/by_level/" if levels else "completion_length/by_solve_rate/"
     out = [(b, se) for b in buckets if (se := start_end(s, prefix + b)) is not None]
