@@ -16,7 +16,7 @@ def _append(path, text: str) -> None:
         f.write(text)
 
 
-@pytest.mark.parametrize("step", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("step", ["NaN", "1e400"])  # json reads both (1e400 as inf)
 def test_a_non_finite_step_is_skipped_not_a_crash(tmp_path, step):
     # json.loads reads NaN / Infinity (json.dumps writes them): such a step once reached int() and raised
     run = make_run(tmp_path / "r", steps=10, eval_steps=(0, 40))
