@@ -270,3 +270,13 @@ def test_named_levels_are_not_ordered_alphabetically(tmp_path):
     _rewrite_evals(run, lambda r: [r.pop(f"eval/completion_length/by_level/{k}") for k in named] and r.update(
         {"eval/completion_length/by_level/Level 10": 70.0, "eval/completion_length/by_level/Level 2": 30.0}))
     assert "by level: Level 2 30.0, Level 10 70.0" in _verdict(run)[1]
+
+
+def test_a_probe_with_nothing_to_check_is_not_shown_as_wrong(tmp_path):
+    # a mixture's general prompt: the checker says None (nothing to verify), which the page once marked "✗ wrong"
+    run = make_run(tmp_path / "r", steps=10, eval_steps=(0, 40))
+    _jsonl(run / "probes.jsonl", [{"step": s, "prompt": "Write a haiku.", "answer": None, "completion": "Leaves fall",
+                                   "correct": None, "length": 3, "truncated": False} for s in (0, 10)])
+    build([run])
+    html = (run / "report.html").read_text()
+    assert "nothing to check" in html and "✗ wrong" not in html

@@ -62,7 +62,8 @@ def _completion(row: dict | None) -> str:
     if row is None:
         return '<span class="meta">(not sampled at this step)</span>'
     correct = row.get("correct")
-    mark = '<span class="ok">✓ correct</span>' if correct else '<span class="bad">✗ wrong</span>'
+    mark = ('<span class="meta">nothing to check</span>' if correct is None  # a general prompt of a mixture
+            else '<span class="ok">✓ correct</span>' if correct else '<span class="bad">✗ wrong</span>')
     bits = [mark, f"{e(row.get('length', '?'))} tokens"] + (["truncated"] if row.get("truncated") else [])
     return f'<div class="meta">{" · ".join(bits)}</div><pre>{e(row.get("completion", ""))}</pre>'
 
