@@ -1,6 +1,7 @@
 """Rejection sampling, mixed-reward routing, and the pipeline: validation up front, artifacts, kill and resume."""
 
 import json
+import re
 import math
 import signal
 import subprocess
@@ -165,6 +166,9 @@ def test_r1_smoke_runs_every_stage_and_resumes_after_a_kill(tmp_path):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "cold-start: done, skipped" in out.stderr and "reasoning-rl (grpo) resuming" in out.stderr
+    # each stage's wall time: as it finishes, and all of them at the end (stages done before: skipped)
+    assert re.search(r"\[03\] rejection-sample: done in \d+", out.stderr), out.stderr[-2000:]
+    assert re.search(r"wall time: cold-start skipped, reasoning-rl \d+.*, mixed-rl \d+.*, comparison \d+", out.stderr)
     assert (root / "01-cold-start" / "done").stat().st_mtime_ns == stage1  # stage 1 was not redone
     metrics = [json.loads(l) for l in (root / "02-reasoning-rl" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]  # resumed, no step lost or repeated

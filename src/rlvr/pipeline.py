@@ -181,6 +181,11 @@ def plan(p: PipelineConfig) -> list[Stage]:
     return stages
 
 
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
@@ -214,6 +219,7 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
             shutil.rmtree(s.folder, ignore_errors=True)
         shutil.rmtree(root / "eval", ignore_errors=True)
     finished: dict[str, str] = {}  # stage name -> its `done` marker, which holds a unique id
+    took: dict[str, float | None] = {}  # stage name -> seconds it ran in this call (None: done before, skipped)
     for s in stages:
         marker = s.folder / "done"
         inputs = {"config": config_mod.dump(s.cfg), "upstream": [finished[d] for d in s.deps]}
@@ -223,6 +229,7 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
             shutil.rmtree(s.folder)
         if marker.exists():
             console.print(f"[{s.index:02d}] {s.name}: done, skipped ({json.loads(marker.read_text())['output']})")
+            took[s.name] = None
         else:
             console.print(f"[{s.index:02d}] {s.name} ({s.kind}){' resuming' if s.folder.exists() else ''}")
             t0 = time.perf_counter()
@@ -230,10 +237,15 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
                 s.folder.mkdir(parents=True)
                 (s.folder / INPUTS).write_text(json.dumps(inputs) + "\n")
             run_stage(s, console)
+            took[s.name] = time.perf_counter() - t0
             marker.write_text(json.dumps({"output": str(s.output), "kind": s.kind, "id": uuid.uuid4().hex,
-                                          "seconds": time.perf_counter() - t0}) + "\n")
+                                          "seconds": took[s.name]}) + "\n")
+            console.print(f"[{s.index:02d}] {s.name}: done in {_clock(took[s.name])}", markup=False, soft_wrap=True)
         finished[s.name] = marker.read_text()
     from rlvr.compare import compare
 
+    t0 = time.perf_counter()
     compare(p, stages, root, console)
+    console.print("wall time: " + ", ".join(f"{name} {_clock(t) if t is not None else 'skipped'}" for name, t in took.items())
+                  + f", comparison {_clock(time.perf_counter() - t0)}", markup=False, soft_wrap=True)
     return root
