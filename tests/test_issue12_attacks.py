@@ -280,3 +280,11 @@ def test_a_probe_with_nothing_to_check_is_not_shown_as_wrong(tmp_path):
     build([run])
     html = (run / "report.html").read_text()
     assert "nothing to check" in html and "✗ wrong" not in html
+
+
+@pytest.mark.parametrize("name", ["a/b", "", " "])
+def test_a_reflection_family_name_that_cannot_be_a_metric_key_is_refused(name):
+    from rlvr import config
+
+    with pytest.raises(config.ConfigError, match="family name"):
+        config.validate(config.TrainConfig, {"log": {"reflection_lexicon": {name: ["wait"]}}})

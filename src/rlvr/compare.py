@@ -105,7 +105,8 @@ def recheck(stage) -> dict:
     verifier and the format check, independently of the filters that kept it."""
     folder = stage.output.parent
     summary = json.loads((folder / "summary.json").read_text())
-    records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    # split on "\n" only: a completion may hold U+2028 or NEL, which splitlines() would also break at
+    records = [json.loads(line) for line in (folder / "samples.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
     kept = [r for r in records if r["kept"]]
     task = tasks.build(stage.cfg.task)
     checkable = [r for r in kept if "answer" in r]

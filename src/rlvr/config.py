@@ -292,6 +292,9 @@ class LogConfig(Strict):
 
     @model_validator(mode="after")
     def _lexicon_terms(self):
+        bad = [f for f in self.reflection_lexicon if not f.strip() or "/" in f]
+        if bad:  # the name becomes a metric key `reflection/<name>/per_1k`, which the report splits on "/"
+            raise ValueError(f"reflection_lexicon: family name {bad[0]!r} must be non-empty and without '/'")
         empty = [f for f, terms in self.reflection_lexicon.items() if not any(t.strip() for t in terms)]
         if empty:
             raise ValueError(f"reflection_lexicon: family {empty[0]!r} has no terms")
