@@ -154,7 +154,7 @@ def test_signature_not_claimed_for_truncation_budget_or_no_jump(tmp_path, varian
     if _changepoints_available() and "jump_at" not in variant:  # the flagged jump is tied to its cause
         assert "length jump at step 21 comes with: " in md
     # only the budget and truncation variants fail criterion 3 (the no-jump one fails criterion 2 alone)
-    failed = md.split("did NOT appear")[1].split("\n")[0]
+    failed = md.split("did NOT appear. Not met: ")[1].split("\n")[0].split(". Met: ")[0]
     assert ("not from truncation or a budget change (" in failed) == ("jump_at" not in variant)
     assert ("correct-completion length" in failed) == ("jump_at" in variant)
 

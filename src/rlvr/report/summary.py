@@ -154,7 +154,9 @@ class Summary:
             return ("The R1-Zero signature appeared: " + "; ".join(f"{n} ({why})" for n, _, why in self.criteria)
                     + ".")
         if failed:
-            return ("The R1-Zero signature did NOT appear: " + "; ".join(failed)
+            met = [f"{n} ({why})" for n, ok, why in self.criteria if ok is True]
+            return ("The R1-Zero signature did NOT appear. Not met: " + "; ".join(failed)
+                    + (". Met: " + "; ".join(met) if met else "")
                     + (". Could not be checked: " + "; ".join(unknown) if unknown else "") + ".")
         return "The R1-Zero signature is NOT shown: it could not be checked: " + "; ".join(unknown) + "."
 
