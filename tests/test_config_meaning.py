@@ -174,7 +174,7 @@ def test_a_yaml_file_a_trainconfig_and_the_cli_resolve_the_same(tmp_path):
     assert config.from_python(str(path)) == from_cli
     assert config.from_python(TrainConfig(**data)) == from_cli  # the keys it sets over the preset, as the file
     assert config.from_python(TrainConfig.model_validate(data)) == from_cli
-    assert from_cli.optim.lr == 5e-5 and from_cli.task.held_out_percent == 30  # the default preset's
+    assert from_cli.optim.lr == 5e-5 and from_cli.task.held_out_percent == 50  # the default preset's
     built = TrainConfig(model="tiny-random", steps=0)
     built.grpo.kl_coef, built.task.digits = 0.02, 2  # assigned fields are set fields too
     built.eval.at_start = built.eval.at_end = False
@@ -186,7 +186,7 @@ def test_a_yaml_file_a_trainconfig_and_the_cli_resolve_the_same(tmp_path):
 
 def test_keyword_overrides_beside_a_config_object_apply():
     cfg = config.from_python(TrainConfig(steps=3), overrides={"steps": 5, "optim__lr": 0.25, "task__digits": 3})
-    assert (cfg.steps, cfg.optim.lr, cfg.task.digits, cfg.task.held_out_percent) == (5, 0.25, 3, 30)
+    assert (cfg.steps, cfg.optim.lr, cfg.task.digits, cfg.task.held_out_percent) == (5, 0.25, 3, 50)  # 50: the default preset
     countdown = config.from_python(TrainConfig(task=config.CountdownTaskConfig(count=4)))
     assert countdown.task.kind == "countdown" and countdown.task.count == 4  # a set kind replaces the preset's
 
