@@ -28,6 +28,7 @@ from typing import Callable, Literal
 
 from rlvr import config as config_mod
 from rlvr.config import TrainConfig
+from rlvr.progress import clock
 from rlvr.stage_config import PipelineConfig, RMConfig, SampleConfig, SFTConfig
 
 PRESETS = Path(__file__).parent / "presets" / "pipelines"
@@ -181,11 +182,6 @@ def plan(p: PipelineConfig) -> list[Stage]:
     return stages
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m} min {s} s" if m else f"{s} s"
-
-
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
@@ -240,12 +236,12 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
             took[s.name] = time.perf_counter() - t0
             marker.write_text(json.dumps({"output": str(s.output), "kind": s.kind, "id": uuid.uuid4().hex,
                                           "seconds": took[s.name]}) + "\n")
-            console.print(f"[{s.index:02d}] {s.name}: done in {_clock(took[s.name])}", markup=False, soft_wrap=True)
+            console.print(f"[{s.index:02d}] {s.name}: done in {clock(took[s.name])}", markup=False, soft_wrap=True)
         finished[s.name] = marker.read_text()
     from rlvr.compare import compare
 
     t0 = time.perf_counter()
     compare(p, stages, root, console)
-    console.print("wall time: " + ", ".join(f"{name} {_clock(t) if t is not None else 'skipped'}" for name, t in took.items())
-                  + f", comparison {_clock(time.perf_counter() - t0)}", markup=False, soft_wrap=True)
+    console.print("wall time: " + ", ".join(f"{name} {clock(t) if t is not None else 'skipped'}" for name, t in took.items())
+                  + f", comparison {clock(time.perf_counter() - t0)}", markup=False, soft_wrap=True)
     return root

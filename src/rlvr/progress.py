@@ -13,7 +13,8 @@ import time
 _live: list = []  # the rich Progress currently on screen, if any (a stack of one)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """`1:53`, `1:02:03`: elapsed and remaining time, and a pipeline stage's wall time."""
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
@@ -64,7 +65,7 @@ class Bar:
             return
         self.last_line = now
         left = self.remaining_s()
-        timing = _clock(now - self.started) + (f" eta {_clock(left)}" if left is not None else "")
+        timing = clock(now - self.started) + (f" eta {clock(left)}" if left is not None else "")
         self.console.print("  ".join(part for part in (f"{self.label} {done}/{self.total}", info, f"[{timing}]") if part))
 
     def __exit__(self, *exc):
