@@ -163,13 +163,18 @@ def cmd_pipeline(args) -> int:
     if not args.preset and not args.file:
         raise config_mod.ConfigError("give a PIPELINE.yaml or --preset " + "|".join(pipeline.preset_names()))
     p = pipeline.load(preset=args.preset, file=args.file, overrides=args.overrides)
-    stages = pipeline.plan(p)  # every stage validated before anything runs
+    stages = pipeline.plan(p, p.seeds[0] if p.seeds else None)  # every stage validated before anything runs
     if args.action == "show":
         for st in stages:
             print(f"# {st.index:02d}-{st.name} ({st.kind}) -> {st.output}")
             print(config_mod.dump(st.cfg))
         return 0
     root = pipeline.run(p, from_stage=args.from_stage)
+    if p.seeds:  # the seeds side by side in one report, in the pipeline folder
+        print(f"pipeline folder: {root}  (over seeds: {root / 'seeds.md'})")
+        if not args.no_report:
+            _report_after([pipeline.seed_folder(root, s) for s in p.seeds], out=root)
+        return 0
     print(f"pipeline folder: {root}  (comparison: {root / 'comparison.md'})")
     if not args.no_report:
         _report_after(root)
@@ -184,16 +189,17 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _report_after(folder: Path) -> None:
-    """The report at the end of `rlvr train` / `pipeline run`: the run is already saved, so a report that fails
-    only warns (`rlvr report FOLDER` retries it)."""
+def _report_after(folder, out: Path | None = None) -> None:
+    """The report at the end of `rlvr train` / `pipeline run` (`folder`: one run, or a list side by side): the
+    run is already saved, so a report that fails only warns (`rlvr report FOLDER` retries it)."""
+    folders = folder if isinstance(folder, list) else [folder]
     try:
         from rlvr.report import build
 
-        print(f"report: {build([folder])}")
+        print(f"report: {build(folders, out=out)}")
     except Exception as err:  # noqa: BLE001 -- never lose a finished run to its report
         print(f"rlvr: warning: the report could not be written ({type(err).__name__}: {err}); "
-              f"retry with: rlvr report {folder}", file=sys.stderr)
+              f"retry with: rlvr report {' '.join(map(str, folders))}" + (f" --out {out}" if out else ""), file=sys.stderr)
 
 
 def cmd_config(args) -> int:

@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from rlvr import evaluate as evaluation, models, prompts as prompt_formats
+from rlvr import config as config_mod, evaluate as evaluation, models, prompts as prompt_formats
 from rlvr.config import EvalConfig
 from rlvr import rollout as engines
 from rlvr.rollout import Sampling
@@ -49,31 +49,53 @@ def evaluate_model(spec: str, p, reward_model, console=None) -> dict:
     return result
 
 
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _made(stage) -> str | None:
+    """The unique id in a stage's `done` marker (a stage that ran again has a new one)."""
+    done = _read(stage.folder / "done")
+    return done.get("id") if isinstance(done, dict) else None
+
+
 def names_expected(completion: str, expected: str) -> bool:
     """The general question's right value (a capital, an opposite, a colour...) appears as a whole phrase."""
     return re.search(rf"(?<!\w){re.escape(expected.lower())}(?!\w)", completion.lower()) is not None
 
 
-def compare(p, stages, root: Path, console) -> dict:
-
-    rows = [("base", p.model)] + [(s.folder.name, str(s.output)) for s in stages if s.makes == "policy"]
+def compare(p, stages, root: Path, console, shared: Path | None = None) -> dict:
+    """Evaluate every policy row into `root`. `shared` (a run over seeds: the pipeline folder): rows that do not
+    depend on the seed (the base and shared stages, scored by a shared reward model) are cached there, once."""
+    rows = [("base", p.model, None)] + [(s.folder.name, str(s.output), s) for s in stages if s.makes == "policy"]
     rms = [s for s in stages if s.makes == "reward_model" and p.eval.reward_model in (None, s.name)]
+    rm_shared = not rms or rms[-1].folder.parent == shared
 
     @functools.cache
     def reward_model():
         from rlvr.rm import PreferenceReward
 
         return PreferenceReward(str(rms[-1].output), device=p.device)
-    (root / "eval").mkdir(exist_ok=True)
     results = {}
-    for label, spec in rows:
-        cached = root / "eval" / f"{label}.json"
-        if cached.exists():
-            results[label] = json.loads(cached.read_text())
+    for label, spec, stage in rows:
+        same_for_all = shared is not None and rm_shared and (stage is None or stage.folder.parent == shared)
+        cached = (shared if same_for_all else root) / "eval" / f"{label}.json"
+        cached.parent.mkdir(exist_ok=True)
+        # What the cached result was made from: a stage that re-ran, another reward model or eval settings redo it
+        made_from = {"model": _made(stage) if stage else spec, "reward_model": _made(rms[-1]) if rms else None,
+                     "eval": config_mod.dump(p.eval), "seed": p.seed}
+        old = _read(cached)
+        if old is not None and old.get("made_from") == made_from:
+            results[label] = old
             continue
         console.print(f"evaluating {label} ({spec})")
-        results[label] = evaluate_model(spec, p, reward_model if rms else None, console)
+        results[label] = {**evaluate_model(spec, p, reward_model if rms else None, console), "made_from": made_from}
         cached.write_text(json.dumps(results[label], indent=2) + "\n")
+    # Wall time stays in eval/<row>.json: the comparison holds results only, so identical runs give identical files.
+    results = {label: {k: v for k, v in r.items() if k not in ("seconds", "made_from")} for label, r in results.items()}
     table = markdown(results, p.eval.k if p.eval.samples else [])
     data = {s.folder.name: recheck(s) for s in stages if s.makes == "dataset"}
     if data:
@@ -84,10 +106,14 @@ def compare(p, stages, root: Path, console) -> dict:
     return results
 
 
+# The comparison's columns (header, result key); pass@k columns go after accuracy.
+COLUMNS = [("accuracy", "accuracy"), ("format", "format_rate"), ("language mixing", "language_mixing_rate"),
+           ("mean length", "mean_length"), ("preference reward", "preference_reward"),
+           ("general: right answer", "general_correct_rate")]
+
+
 def markdown(results: dict, ks: list[int]) -> str:
-    cols = [("accuracy", "accuracy")] + [(f"pass@{k}", f"pass@{k}") for k in ks] + [
-        ("format", "format_rate"), ("language mixing", "language_mixing_rate"), ("mean length", "mean_length"),
-        ("preference reward", "preference_reward"), ("general: right answer", "general_correct_rate")]
+    cols = COLUMNS[:1] + [(f"pass@{k}", f"pass@{k}") for k in ks] + COLUMNS[1:]
     cols = [(h, k) for h, k in cols if any(k in r for r in results.values())]
     lines = ["| model | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
     for label, r in results.items():

@@ -152,9 +152,20 @@ def _substitute(value, outputs: dict[str, Path], where: str, used: set[str]):
     return value
 
 
-def plan(p: PipelineConfig) -> list[Stage]:
-    """Every stage's typed config, with the inputs it will read, validated before anything runs."""
+def seed_folder(root: Path, seed: int) -> Path:
+    return root / f"seed-{seed}"
+
+
+def first_varied(p: PipelineConfig) -> int:
+    """Index (from 0) of the first stage that runs once per seed (`vary_from`); 0 without one."""
+    return [s.name for s in p.stages].index(p.vary_from) if p.vary_from else 0
+
+
+def plan(p: PipelineConfig, seed: int | None = None) -> list[Stage]:
+    """Every stage's typed config, with the inputs it will read, validated before anything runs. `seed` (one of
+    `p.seeds`): the stages from `vary_from` on get that seed and live in `seed-N/`; earlier ones stay shared."""
     root = Path(p.output_dir) / p.name
+    varied = first_varied(p) if seed is not None else len(p.stages)
     outputs: dict[str, Path] = {}
     last_policy: str | None = None  # the name of the last stage that made a policy
     stages = []
@@ -166,7 +177,10 @@ def plan(p: PipelineConfig) -> list[Stage]:
         start = p.model if source is None else str(outputs[source])
         deps |= {source} - {None}
         defaults = {"model": start, "seed": p.seed, "device": p.device, "dtype": p.dtype, "threads": p.threads}
-        data = {**defaults, **data, "output_dir": str(root), "name": folder_name}
+        where = root if i - 1 < varied else seed_folder(root, seed)
+        data = {**defaults, **data, "output_dir": str(where), "name": folder_name}
+        if i - 1 >= varied:
+            data["seed"] = seed
         kind = STAGE_KINDS[spec.kind]
         try:
             cfg = config_mod.validate(kind.config, data)
@@ -174,8 +188,8 @@ def plan(p: PipelineConfig) -> list[Stage]:
                 kind.check(cfg)
         except config_mod.ConfigError as e:
             raise config_mod.ConfigError(f"stage {spec.name!r} ({spec.kind}): {e}") from None
-        out = kind.output(root / folder_name, cfg)
-        stages.append(Stage(i, spec.name, spec.kind, root / folder_name, cfg, out, tuple(sorted(deps))))
+        out = kind.output(where / folder_name, cfg)
+        stages.append(Stage(i, spec.name, spec.kind, where / folder_name, cfg, out, tuple(sorted(deps))))
         outputs[spec.name] = out
         if kind.makes == "policy":
             last_policy = spec.name
@@ -196,26 +210,72 @@ def run_stage(stage: Stage, console) -> None:
 
 
 def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Path:
-    """Run the stages not yet done, then the comparison; return the pipeline folder."""
+    """Run the stages not yet done, then the comparison (once per seed with `p.seeds`); return the pipeline folder."""
     from rich.console import Console
 
     from transformers.utils import logging as hf_logging
 
     console = console or Console(stderr=True)
     hf_logging.disable_progress_bar()
-    stages = plan(p)
+    plans = {s: plan(p, s) for s in p.seeds} or {None: plan(p)}  # seed (None: a single run) -> its stages
     root = Path(p.output_dir) / p.name
     root.mkdir(parents=True, exist_ok=True)
     (root / "pipeline.yaml").write_text(config_mod.dump(p))
     if from_stage is not None:
-        names = [s.name for s in stages]
+        names = [s.name for s in p.stages]
         if from_stage not in names:
             raise config_mod.ConfigError(f"--from {from_stage!r}: no such stage; stages: {', '.join(names)}")
-        for s in stages[names.index(from_stage):]:
-            shutil.rmtree(s.folder, ignore_errors=True)
-        shutil.rmtree(root / "eval", ignore_errors=True)
+        for stages in plans.values():  # all of it before any stage runs: a shared stage must not go twice
+            for s in stages[names.index(from_stage):]:
+                _remove(s.folder)
+            shutil.rmtree(root / "eval", ignore_errors=True)
+        for seed in p.seeds:
+            shutil.rmtree(seed_folder(root, seed) / "eval", ignore_errors=True)
+    from rlvr.compare import compare
+
+    for seed, stages in plans.items():
+        where = root
+        if seed is not None:
+            where = seed_folder(root, seed)
+            console.print(f"seed {seed} ({where})")
+            _seed_view(p, stages, where)
+        took = _run_stages(stages, console)
+        t0 = time.perf_counter()
+        compare(p, stages, where, console, shared=root if seed is not None else None)
+        console.print("wall time: " + ", ".join(f"{name} {clock(t) if t is not None else 'skipped'}" for name, t in took.items())
+                      + f", comparison {clock(time.perf_counter() - t0)}", markup=False, soft_wrap=True)
+    if p.seeds:
+        from rlvr.seeds import summarize
+
+        console.print(summarize(p, root), soft_wrap=True, markup=False)
+    return root
+
+
+def _remove(folder: Path) -> None:
+    if folder.is_symlink():
+        folder.unlink()
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _seed_view(p: PipelineConfig, stages: list[Stage], where: Path) -> None:
+    """Make `seed-N/` a whole pipeline folder: its own stages, and links to the shared ones (for `rlvr report`)."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "pipeline.yaml").write_text(config_mod.dump(p))
+    for s in stages:  # (a layout from another `vary_from` is turned into this one's)
+        link = where / s.folder.name
+        if s.folder.parent == where:
+            if link.is_symlink():
+                link.unlink()
+        elif not link.is_symlink():
+            _remove(link)
+            link.symlink_to(Path("..") / s.folder.name, target_is_directory=True)
+
+
+def _run_stages(stages: list[Stage], console) -> dict[str, float | None]:
+    """Run the stages not done yet; return {stage name: seconds it ran in this call, None if skipped as done}."""
     finished: dict[str, str] = {}  # stage name -> its `done` marker, which holds a unique id
-    took: dict[str, float | None] = {}  # stage name -> seconds it ran in this call (None: done before, skipped)
+    took: dict[str, float | None] = {}
     for s in stages:
         marker = s.folder / "done"
         inputs = {"config": config_mod.dump(s.cfg), "upstream": [finished[d] for d in s.deps]}
@@ -238,10 +298,4 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
                                           "seconds": took[s.name]}) + "\n")
             console.print(f"[{s.index:02d}] {s.name}: done in {clock(took[s.name])}", markup=False, soft_wrap=True)
         finished[s.name] = marker.read_text()
-    from rlvr.compare import compare
-
-    t0 = time.perf_counter()
-    compare(p, stages, root, console)
-    console.print("wall time: " + ", ".join(f"{name} {clock(t) if t is not None else 'skipped'}" for name, t in took.items())
-                  + f", comparison {clock(time.perf_counter() - t0)}", markup=False, soft_wrap=True)
-    return root
+    return took

@@ -137,6 +137,12 @@ class PipelineConfig(RunFields):
                     "`threads` are every stage's defaults (`model`: the base).")
     stages: list[StageSpec] = doc(..., "The stages, in order.", min_length=1)
     eval: PipelineEvalConfig = PipelineEvalConfig()
+    seeds: list[int] = doc([], "Run the stages from `vary_from` on once per seed (as their `seed`), each seed in "
+                           "`seed-N/` beside the stages before it, which run once and are shared; then `seeds.md` and "
+                           "`seeds.json` give every comparison column per seed, with its mean and range. The "
+                           "evaluation's own seed stays `seed`. Empty: one run.")
+    vary_from: str | None = doc(None, "With `seeds`: the first stage run once per seed (default: the first stage, so "
+                                "every stage runs per seed).")
 
     @model_validator(mode="after")
     def _names(self):
@@ -147,6 +153,12 @@ class PipelineConfig(RunFields):
             if s.model not in ("base", "previous") and s.model not in seen:
                 raise ValueError(f"stage {s.name!r}: model {s.model!r} is not base, previous or an earlier stage")
             seen.append(s.name)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {self.seeds}: a seed is listed twice")
+        if self.vary_from is not None and self.vary_from not in seen:
+            raise ValueError(f"vary_from {self.vary_from!r} is not a stage; stages: {', '.join(seen)}")
+        if self.vary_from is not None and not self.seeds:
+            raise ValueError("vary_from applies only with seeds (e.g. seeds=[0,1,2])")
         rm = self.eval.reward_model
         if rm is not None and not any(s.name == rm and s.kind == "rm" for s in self.stages):
             raise ValueError(f"eval.reward_model {rm!r} is not the name of an `rm` stage")

@@ -1,0 +1,140 @@
+"""A pipeline run over several seeds (`seeds: [..]`): every comparison column per seed, its mean and range.
+
+    runs/<pipeline>/
+        01-... 0N-...            the stages before `vary_from`, run once
+        seed-S/                  a whole pipeline folder per seed: its own stages from `vary_from` on, links to
+                                 the shared ones, comparison.md/.json
+        seeds.md, seeds.json     this module's summary
+
+A number measured once is worth little when the stage's sign depends on the seed: the summary puts each
+model's mean next to the smallest and largest value, the change each varied policy made to the row before it
+on every seed, and every stage's wall time per seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from rlvr.compare import COLUMNS
+
+DELTAS = [("accuracy", "accuracy"), ("preference reward", "preference_reward"),
+          ("general: right answer", "general_correct_rate")]  # what a varied policy changed, per seed
+DATA_COLUMNS = ["samples", "kept", "acceptance_rate"]  # a rejection-sampled dataset's row
+
+
+def _num(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def collect(p, root: Path) -> dict:
+    """{"seeds", "varied", "rows": {label: {column: {"values": [per seed], "mean", "min", "max"}}}, "changes",
+    "seconds": {stage folder: [per seed]}}; a value is None where that seed has no figure."""
+    from rlvr.pipeline import first_varied
+
+    per_seed = {}
+    for seed in p.seeds:
+        path = root / f"seed-{seed}" / "comparison.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: seed {seed} has not finished")
+        per_seed[seed] = json.loads(path.read_text())
+    labels = [k for k in per_seed[p.seeds[0]] if not k.startswith("data/")]
+    varied = [f"{i:02d}-{s.name}" for i, s in enumerate(p.stages, start=1)][first_varied(p):]
+    rows: dict = {}
+    for label in labels:
+        rows[label] = {}
+        for _, key in COLUMNS + [(None, "problems")] + [(None, f"pass@{k}") for k in p.eval.k]:
+            values = [_num(per_seed[s].get(label, {}).get(key)) for s in p.seeds]
+            got = [v for v in values if v is not None]
+            if got:
+                rows[label][key] = {"values": values, "mean": sum(got) / len(got), "min": min(got), "max": max(got)}
+    data_rows = {}  # rejection-sampled datasets: what was kept
+    for label in (k for k in per_seed[p.seeds[0]] if k.startswith("data/")):
+        data_rows[label[5:]] = {}
+        for key in DATA_COLUMNS:
+            values = [_num(per_seed[s].get(label, {}).get(key)) for s in p.seeds]
+            got = [v for v in values if v is not None]
+            if got:
+                data_rows[label[5:]][key] = {"values": values, "mean": sum(got) / len(got), "min": min(got), "max": max(got)}
+    changes = []  # each varied policy against the row before it, seed by seed
+    for before, label in zip(labels, labels[1:]):
+        if label not in varied:
+            continue
+        for i, seed in enumerate(p.seeds):
+            change = {"seed": seed, "model": label, "against": before}
+            for _, key in DELTAS:
+                a, b = (rows[x].get(key, {}).get("values", [None] * len(p.seeds))[i] for x in (before, label))
+                change[key] = None if a is None or b is None else b - a
+            n = rows[label].get("problems", {}).get("values", [None] * len(p.seeds))[i]
+            if change["accuracy"] is not None and n:
+                change["accuracy_problems"] = round(change["accuracy"] * n)
+            changes.append(change)
+    seconds = {}
+    for i, s in enumerate(p.stages, start=1):
+        folder = f"{i:02d}-{s.name}"
+        seconds[folder] = [_seconds(root / f"seed-{seed}" / folder / "done") for seed in p.seeds]
+    return {"seeds": p.seeds, "varied": varied, "rows": rows, "data": data_rows, "changes": changes, "seconds": seconds}
+
+
+def _seconds(marker: Path) -> float | None:
+    try:
+        return _num(json.loads(marker.read_text()).get("seconds"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _fmt(key: str, v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"{v:.1f}" if key == "mean_length" else f"{v:.3f}"
+
+
+def _range(key: str, c: dict | None, fmt: str | None = None) -> str:
+    """`mean [min, max]`, or the one value when every seed gave the same."""
+    if c is None:
+        return ""
+    f = (lambda v: fmt.format(v)) if fmt else (lambda v: _fmt(key, v))
+    return f(c["mean"]) if c["min"] == c["max"] else f"{f(c['mean'])} [{f(c['min'])}, {f(c['max'])}]"
+
+
+def markdown(p, data: dict) -> str:
+    seeds = ", ".join(map(str, p.seeds))
+    shared = [f"{i:02d}-{s.name}" for i, s in enumerate(p.stages, start=1) if f"{i:02d}-{s.name}" not in data["varied"]]
+    lines = [f"# {p.name} over seeds {seeds}", "",
+             f"Varied per seed: {', '.join(data['varied'])}. Run once, shared: {', '.join(shared) or 'none'}. "
+             f"Cells: mean [min, max] over the seeds.", ""]
+    cols = [(h, k) for h, k in [("accuracy", "accuracy")] + [(f"pass@{k}", f"pass@{k}") for k in p.eval.k] + COLUMNS[1:]
+            if any(k in r for r in data["rows"].values())]
+    lines += ["| model | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, r in data["rows"].items():
+        cells = [_range(k, r.get(k)) for _, k in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if data["data"]:
+        lines += ["", "| rejection-sampled data | " + " | ".join(DATA_COLUMNS) + " |", "|---|" + "---|" * len(DATA_COLUMNS)]
+        for label, r in data["data"].items():
+            cells = [_range(k, r.get(k), "{:.0f}" if k != "acceptance_rate" else "{:.3f}") for k in DATA_COLUMNS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if data["changes"]:
+        lines += ["", "| seed | model | against | accuracy change (problems) | preference reward change | "
+                      "general: right answer change |", "|---|---|---|---|---|---|"]
+        for c in data["changes"]:
+            acc = "" if c["accuracy"] is None else f"{c['accuracy']:+.3f}" + (
+                f" ({c['accuracy_problems']:+d})" if "accuracy_problems" in c else "")
+            pref, gen = (("" if c[k] is None else f"{c[k]:+.3f}") for k in ("preference_reward", "general_correct_rate"))
+            lines.append(f"| {c['seed']} | {c['model']} | {c['against']} | {acc} | {pref} | {gen} |")
+    lines += ["", "| stage wall time (s) | " + " | ".join(f"seed {s}" for s in p.seeds) + " |",
+              "|---|" + "---|" * len(p.seeds)]
+    for folder, secs in data["seconds"].items():
+        note = "" if folder in data["varied"] else " (shared)"
+        lines.append(f"| {folder}{note} | " + " | ".join("" if s is None else f"{s:.0f}" for s in secs) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summarize(p, root: Path) -> str:
+    """Write seeds.json and seeds.md into the pipeline folder; return the markdown."""
+    data = collect(p, root)
+    text = markdown(p, data)
+    (root / "seeds.json").write_text(json.dumps(data, indent=2) + "\n")
+    (root / "seeds.md").write_text(text)
+    return text
