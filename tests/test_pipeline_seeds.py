@@ -82,12 +82,14 @@ def test_a_run_over_seeds_shares_early_stages_and_summarises_every_seed(plain, t
                                                         - per_seed[1]["04-sft"]["preference_reward"])
     assert all(v is not None for v in summary["seconds"]["06-mixed-rl"])
     md = (root / "seeds.md").read_text()
-    assert "| 06-mixed-rl |" in md and "seed 3" in md and "(shared)" in md
+    assert "| 06-mixed-rl |" in md and "seed 3" in md and "04-sft (shared, ran once)" in md
 
 
 def test_seed_options_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(config_mod.ConfigError, match="vary_from 'nope' is not a stage"):
         pipeline.load(preset="r1-smoke", overrides=["seeds=[0,1]", "vary_from=nope"])
+    with pytest.raises(config_mod.ConfigError, match="non-negative"):
+        pipeline.load(preset="r1-smoke", overrides=["seeds=[0,-1]"])
     with pytest.raises(config_mod.ConfigError, match="listed twice"):
         pipeline.load(preset="r1-smoke", overrides=["seeds=[1,1]"])
     with pytest.raises(config_mod.ConfigError, match="only with seeds"):

@@ -86,7 +86,7 @@ def compare(p, stages, root: Path, console, shared: Path | None = None) -> dict:
         cached.parent.mkdir(exist_ok=True)
         # What the cached result was made from: a stage that re-ran, another reward model or eval settings redo it
         made_from = {"model": _made(stage) if stage else spec, "reward_model": _made(rms[-1]) if rms else None,
-                     "eval": config_mod.dump(p.eval), "seed": p.seed}
+                     "eval": config_mod.dump(p.eval), "seed": p.seed, "dtype": p.dtype, "device": p.device}
         old = _read(cached)
         if old is not None and old.get("made_from") == made_from:
             results[label] = old

@@ -228,9 +228,7 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
         for stages in plans.values():  # all of it before any stage runs: a shared stage must not go twice
             for s in stages[names.index(from_stage):]:
                 _remove(s.folder)
-            shutil.rmtree(root / "eval", ignore_errors=True)
-        for seed in p.seeds:
-            shutil.rmtree(seed_folder(root, seed) / "eval", ignore_errors=True)
+        # (no need to clear eval/: a cached result names the `done` ids it was made from, which change)
     from rlvr.compare import compare
 
     for seed, stages in plans.items():
@@ -238,7 +236,7 @@ def run(p: PipelineConfig, *, from_stage: str | None = None, console=None) -> Pa
         if seed is not None:
             where = seed_folder(root, seed)
             console.print(f"seed {seed} ({where})")
-            _seed_view(p, stages, where)
+            _seed_view(p, stages, where, console)
         took = _run_stages(stages, console)
         t0 = time.perf_counter()
         compare(p, stages, where, console, shared=root if seed is not None else None)
@@ -258,7 +256,7 @@ def _remove(folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _seed_view(p: PipelineConfig, stages: list[Stage], where: Path) -> None:
+def _seed_view(p: PipelineConfig, stages: list[Stage], where: Path, console) -> None:
     """Make `seed-N/` a whole pipeline folder: its own stages, and links to the shared ones (for `rlvr report`)."""
     where.mkdir(parents=True, exist_ok=True)
     (where / "pipeline.yaml").write_text(config_mod.dump(p))
@@ -268,7 +266,10 @@ def _seed_view(p: PipelineConfig, stages: list[Stage], where: Path) -> None:
             if link.is_symlink():
                 link.unlink()
         elif not link.is_symlink():
-            _remove(link)
+            if link.exists():  # this seed's own stage from a run with a later `vary_from`: now shared
+                console.print(f"{link}: the stage is shared now (vary_from={p.vary_from}); removing this seed's own copy",
+                              markup=False, soft_wrap=True)
+                _remove(link)
             link.symlink_to(Path("..") / s.folder.name, target_is_directory=True)
 
 

@@ -7,8 +7,8 @@
         seeds.md, seeds.json     this module's summary
 
 A number measured once is worth little when the stage's sign depends on the seed: the summary puts each
-model's mean next to the smallest and largest value, the change each varied policy made to the row before it
-on every seed, and every stage's wall time per seed.
+model's mean next to the smallest and largest value, the change each varied policy made to the model it
+started from on every seed, and every stage's wall time per seed.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def collect(p, root: Path) -> dict:
             got = [v for v in values if v is not None]
             if got:
                 data_rows[label[5:]][key] = {"values": values, "mean": sum(got) / len(got), "min": min(got), "max": max(got)}
-    changes = []  # each varied policy against the row before it, seed by seed
-    for before, label in zip(labels, labels[1:]):
-        if label not in varied:
+    changes = []  # each varied policy against the model it started from, seed by seed
+    for label, before in _sources(p).items():
+        if label not in varied or label not in rows or before not in rows:
             continue
         for i, seed in enumerate(p.seeds):
             change = {"seed": seed, "model": label, "against": before}
@@ -75,6 +75,20 @@ def collect(p, root: Path) -> dict:
         folder = f"{i:02d}-{s.name}"
         seconds[folder] = [_seconds(root / f"seed-{seed}" / folder / "done") for seed in p.seeds]
     return {"seeds": p.seeds, "varied": varied, "rows": rows, "data": data_rows, "changes": changes, "seconds": seconds}
+
+
+def _sources(p) -> dict[str, str]:
+    """{policy row: the row of the model its stage started from} (`model:` base, previous or a stage name)."""
+    from rlvr.pipeline import STAGE_KINDS
+
+    label = {s.name: f"{i:02d}-{s.name}" for i, s in enumerate(p.stages, start=1)}
+    out, last = {}, "base"
+    for s in p.stages:
+        if STAGE_KINDS[s.kind].makes != "policy":
+            continue
+        out[label[s.name]] = {"base": "base", "previous": last}.get(s.model, label.get(s.model, "base"))
+        last = label[s.name]
+    return out
 
 
 def _seconds(marker: Path) -> float | None:
@@ -95,7 +109,9 @@ def _range(key: str, c: dict | None, fmt: str | None = None) -> str:
     if c is None:
         return ""
     f = (lambda v: fmt.format(v)) if fmt else (lambda v: _fmt(key, v))
-    return f(c["mean"]) if c["min"] == c["max"] else f"{f(c['mean'])} [{f(c['min'])}, {f(c['max'])}]"
+    cell = f(c["mean"]) if c["min"] == c["max"] else f"{f(c['mean'])} [{f(c['min'])}, {f(c['max'])}]"
+    missing = sum(v is None for v in c["values"])
+    return cell + (f" ({len(c['values']) - missing} of {len(c['values'])} seeds)" if missing else "")
 
 
 def markdown(p, data: dict) -> str:
@@ -125,9 +141,10 @@ def markdown(p, data: dict) -> str:
             lines.append(f"| {c['seed']} | {c['model']} | {c['against']} | {acc} | {pref} | {gen} |")
     lines += ["", "| stage wall time (s) | " + " | ".join(f"seed {s}" for s in p.seeds) + " |",
               "|---|" + "---|" * len(p.seeds)]
-    for folder, secs in data["seconds"].items():
-        note = "" if folder in data["varied"] else " (shared)"
-        lines.append(f"| {folder}{note} | " + " | ".join("" if s is None else f"{s:.0f}" for s in secs) + " |")
+    for folder, secs in data["seconds"].items():  # a shared stage ran once: its time in the first column only
+        if folder not in data["varied"]:
+            secs, folder = secs[:1] + [None] * (len(secs) - 1), f"{folder} (shared, ran once)"
+        lines.append(f"| {folder} | " + " | ".join("" if s is None else f"{s:.0f}" for s in secs) + " |")
     return "\n".join(lines) + "\n"
 
 

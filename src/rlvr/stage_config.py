@@ -139,8 +139,9 @@ class PipelineConfig(RunFields):
     eval: PipelineEvalConfig = PipelineEvalConfig()
     seeds: list[int] = doc([], "Run the stages from `vary_from` on once per seed (as their `seed`), each seed in "
                            "`seed-N/` beside the stages before it, which run once and are shared; then `seeds.md` and "
-                           "`seeds.json` give every comparison column per seed, with its mean and range. The "
-                           "evaluation's own seed stays `seed`. Empty: one run.")
+                           "`seeds.json` give every comparison column per seed, with its mean and range. A seed "
+                           "changes the stages' sampling, initialisation and shuffles, not their tasks' problem "
+                           "streams (`task.seed`); the evaluation's own seed stays `seed`. Empty: one run.")
     vary_from: str | None = doc(None, "With `seeds`: the first stage run once per seed (default: the first stage, so "
                                 "every stage runs per seed).")
 
@@ -153,6 +154,8 @@ class PipelineConfig(RunFields):
             if s.model not in ("base", "previous") and s.model not in seen:
                 raise ValueError(f"stage {s.name!r}: model {s.model!r} is not base, previous or an earlier stage")
             seen.append(s.name)
+        if any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds {self.seeds}: seeds are non-negative integers")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {self.seeds}: a seed is listed twice")
         if self.vary_from is not None and self.vary_from not in seen:
