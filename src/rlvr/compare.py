@@ -21,6 +21,7 @@ from rlvr.rollout import Sampling
 from rlvr.rewards.format import is_r1_format
 from rlvr.tasks.general import general_examples
 from rlvr import tasks
+from rlvr.pipeline import read_json
 
 
 def evaluate_model(spec: str, p, reward_model, console=None) -> dict:
@@ -49,16 +50,9 @@ def evaluate_model(spec: str, p, reward_model, console=None) -> dict:
     return result
 
 
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _made(stage) -> str | None:
     """The unique id in a stage's `done` marker (a stage that ran again has a new one)."""
-    done = _read(stage.folder / "done")
+    done = read_json(stage.folder / "done")
     return done.get("id") if isinstance(done, dict) else None
 
 
@@ -87,7 +81,7 @@ def compare(p, stages, root: Path, console, shared: Path | None = None) -> dict:
         # What the cached result was made from: a stage that re-ran, another reward model or eval settings redo it
         made_from = {"model": _made(stage) if stage else spec, "reward_model": _made(rms[-1]) if rms else None,
                      "eval": config_mod.dump(p.eval), "seed": p.seed, "dtype": p.dtype, "device": p.device}
-        old = _read(cached)
+        old = read_json(cached)
         if old is not None and old.get("made_from") == made_from:
             results[label] = old
             continue

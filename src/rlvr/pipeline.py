@@ -196,7 +196,7 @@ def plan(p: PipelineConfig, seed: int | None = None) -> list[Stage]:
     return stages
 
 
-def _read_json(path: Path):
+def read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -280,7 +280,7 @@ def _run_stages(stages: list[Stage], console) -> dict[str, float | None]:
     for s in stages:
         marker = s.folder / "done"
         inputs = {"config": config_mod.dump(s.cfg), "upstream": [finished[d] for d in s.deps]}
-        if s.folder.exists() and _read_json(s.folder / INPUTS) != inputs:
+        if s.folder.exists() and read_json(s.folder / INPUTS) != inputs:
             # Made from other inputs (an earlier stage re-ran, or the config changed): resuming would mix runs.
             console.print(f"[{s.index:02d}] {s.name}: its folder was made from other inputs; starting it over")
             shutil.rmtree(s.folder)

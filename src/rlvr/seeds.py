@@ -92,10 +92,10 @@ def _sources(p) -> dict[str, str]:
 
 
 def _seconds(marker: Path) -> float | None:
-    try:
-        return _num(json.loads(marker.read_text()).get("seconds"))
-    except (OSError, ValueError, AttributeError):
-        return None
+    from rlvr.pipeline import read_json
+
+    done = read_json(marker)
+    return _num(done.get("seconds")) if isinstance(done, dict) else None
 
 
 def _fmt(key: str, v: float | None) -> str:
