@@ -106,9 +106,14 @@ COLUMNS = [("accuracy", "accuracy"), ("format", "format_rate"), ("language mixin
            ("general: right answer", "general_correct_rate")]
 
 
-def markdown(results: dict, ks: list[int]) -> str:
+def columns(ks: list[int], rows) -> list[tuple[str, str]]:
+    """The columns, pass@k for `ks` after accuracy, that any of `rows` (result dicts) has."""
     cols = COLUMNS[:1] + [(f"pass@{k}", f"pass@{k}") for k in ks] + COLUMNS[1:]
-    cols = [(h, k) for h, k in cols if any(k in r for r in results.values())]
+    return [(h, k) for h, k in cols if any(k in r for r in rows)]
+
+
+def markdown(results: dict, ks: list[int]) -> str:
+    cols = columns(ks, results.values())
     lines = ["| model | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
     for label, r in results.items():
         cells = []

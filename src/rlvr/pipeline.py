@@ -103,6 +103,7 @@ class Stage:
     cfg: object  # the stage command's typed config
     output: Path  # what the stage hands on
     deps: tuple[str, ...] = ()  # the earlier stages whose outputs it reads
+    source: str | None = None  # the stage whose model it starts from (None: the pipeline's base model)
 
     @property
     def makes(self) -> str:
@@ -189,7 +190,7 @@ def plan(p: PipelineConfig, seed: int | None = None) -> list[Stage]:
         except config_mod.ConfigError as e:
             raise config_mod.ConfigError(f"stage {spec.name!r} ({spec.kind}): {e}") from None
         out = kind.output(where / folder_name, cfg)
-        stages.append(Stage(i, spec.name, spec.kind, where / folder_name, cfg, out, tuple(sorted(deps))))
+        stages.append(Stage(i, spec.name, spec.kind, where / folder_name, cfg, out, tuple(sorted(deps)), source))
         outputs[spec.name] = out
         if kind.makes == "policy":
             last_policy = spec.name

@@ -17,7 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from rlvr.compare import COLUMNS
+from rlvr.compare import COLUMNS, columns
 
 DELTAS = [("accuracy", "accuracy"), ("preference reward", "preference_reward"),
           ("general: right answer", "general_correct_rate")]  # what a varied policy changed, per seed
@@ -28,35 +28,35 @@ def _num(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def _spread(values: list[float | None]) -> dict | None:
+    """{"values" (per seed, None: no figure), "mean", "min", "max"} over the seeds that have one; None if none has."""
+    got = [v for v in values if v is not None]
+    return {"values": values, "mean": sum(got) / len(got), "min": min(got), "max": max(got)} if got else None
+
+
+def _spreads(per_seed: dict, label: str, keys) -> dict:
+    """{key: its spread over the seeds} for one row of the comparisons, keys no seed has left out."""
+    out = {key: _spread([_num(c.get(label, {}).get(key)) for c in per_seed.values()]) for key in keys}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def collect(p, root: Path) -> dict:
     """{"seeds", "varied", "rows": {label: {column: {"values": [per seed], "mean", "min", "max"}}}, "changes",
     "seconds": {stage folder: [per seed]}}; a value is None where that seed has no figure."""
-    from rlvr.pipeline import first_varied
+    from rlvr.pipeline import first_varied, seed_folder
 
     per_seed = {}
     for seed in p.seeds:
-        path = root / f"seed-{seed}" / "comparison.json"
+        path = seed_folder(root, seed) / "comparison.json"
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: seed {seed} has not finished")
         per_seed[seed] = json.loads(path.read_text())
     labels = [k for k in per_seed[p.seeds[0]] if not k.startswith("data/")]
     varied = [f"{i:02d}-{s.name}" for i, s in enumerate(p.stages, start=1)][first_varied(p):]
-    rows: dict = {}
-    for label in labels:
-        rows[label] = {}
-        for _, key in COLUMNS + [(None, "problems")] + [(None, f"pass@{k}") for k in p.eval.k]:
-            values = [_num(per_seed[s].get(label, {}).get(key)) for s in p.seeds]
-            got = [v for v in values if v is not None]
-            if got:
-                rows[label][key] = {"values": values, "mean": sum(got) / len(got), "min": min(got), "max": max(got)}
-    data_rows = {}  # rejection-sampled datasets: what was kept
-    for label in (k for k in per_seed[p.seeds[0]] if k.startswith("data/")):
-        data_rows[label[5:]] = {}
-        for key in DATA_COLUMNS:
-            values = [_num(per_seed[s].get(label, {}).get(key)) for s in p.seeds]
-            got = [v for v in values if v is not None]
-            if got:
-                data_rows[label[5:]][key] = {"values": values, "mean": sum(got) / len(got), "min": min(got), "max": max(got)}
+    keys = [k for _, k in COLUMNS] + ["problems"] + [f"pass@{k}" for k in p.eval.k]
+    rows = {label: _spreads(per_seed, label, keys) for label in labels}
+    data_rows = {label[5:]: _spreads(per_seed, label, DATA_COLUMNS)  # rejection-sampled datasets: what was kept
+                 for label in per_seed[p.seeds[0]] if label.startswith("data/")}
     changes = []  # each varied policy against the model it started from, seed by seed
     for label, before in _sources(p).items():
         if label not in varied or label not in rows or before not in rows:
@@ -73,22 +73,17 @@ def collect(p, root: Path) -> dict:
     seconds = {}
     for i, s in enumerate(p.stages, start=1):
         folder = f"{i:02d}-{s.name}"
-        seconds[folder] = [_seconds(root / f"seed-{seed}" / folder / "done") for seed in p.seeds]
+        seconds[folder] = [_seconds(seed_folder(root, seed) / folder / "done") for seed in p.seeds]
     return {"seeds": p.seeds, "varied": varied, "rows": rows, "data": data_rows, "changes": changes, "seconds": seconds}
 
 
 def _sources(p) -> dict[str, str]:
-    """{policy row: the row of the model its stage started from} (`model:` base, previous or a stage name)."""
-    from rlvr.pipeline import STAGE_KINDS
+    """{policy row: the row of the model its stage started from}, as the pipeline's plan resolves `model:`."""
+    from rlvr.pipeline import plan
 
-    label = {s.name: f"{i:02d}-{s.name}" for i, s in enumerate(p.stages, start=1)}
-    out, last = {}, "base"
-    for s in p.stages:
-        if STAGE_KINDS[s.kind].makes != "policy":
-            continue
-        out[label[s.name]] = {"base": "base", "previous": last}.get(s.model, label.get(s.model, "base"))
-        last = label[s.name]
-    return out
+    stages = plan(p, p.seeds[0])  # (folder names and sources are the same for every seed)
+    folder = {s.name: s.folder.name for s in stages}
+    return {s.folder.name: folder[s.source] if s.source else "base" for s in stages if s.makes == "policy"}
 
 
 def _seconds(marker: Path) -> float | None:
@@ -120,8 +115,7 @@ def markdown(p, data: dict) -> str:
     lines = [f"# {p.name} over seeds {seeds}", "",
              f"Varied per seed: {', '.join(data['varied'])}. Run once, shared: {', '.join(shared) or 'none'}. "
              f"Cells: mean [min, max] over the seeds.", ""]
-    cols = [(h, k) for h, k in [("accuracy", "accuracy")] + [(f"pass@{k}", f"pass@{k}") for k in p.eval.k] + COLUMNS[1:]
-            if any(k in r for r in data["rows"].values())]
+    cols = columns(p.eval.k, data["rows"].values())
     lines += ["| model | " + " | ".join(h for h, _ in cols) + " |", "|---|" + "---|" * len(cols)]
     for label, r in data["rows"].items():
         cells = [_range(k, r.get(k)) for _, k in cols]
